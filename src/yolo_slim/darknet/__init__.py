@@ -1,1 +1,23 @@
-"""yolo_slim.darknet."""
+"""yolo_slim.darknet: darknet text and bytes only (no nn.Module).
+
+cfg parse/validate/write, `.weights` read/write, and the model zoo.
+"""
+
+from __future__ import annotations
+
+from yolo_slim.darknet.cfg import DarknetCfg, parse_cfg, parse_cfg_text, write_cfg, write_cfg_text
+from yolo_slim.darknet.shapes import Shape, infer_shapes
+from yolo_slim.darknet.weights import WeightsHeader, read_darknet_weights, write_darknet_weights
+
+__all__ = [
+    "DarknetCfg",
+    "Shape",
+    "WeightsHeader",
+    "infer_shapes",
+    "parse_cfg",
+    "parse_cfg_text",
+    "read_darknet_weights",
+    "write_cfg",
+    "write_cfg_text",
+    "write_darknet_weights",
+]

@@ -1,1 +1,7 @@
-"""yolo_slim.model."""
+"""yolo_slim.model: the PyTorch network built from a parsed darknet cfg."""
+
+from __future__ import annotations
+
+from yolo_slim.model.darknet import Darknet, load_cfg
+
+__all__ = ["Darknet", "load_cfg"]
