@@ -1,0 +1,44 @@
+"""`python -m yolo_slim COMMAND ...`: inspection commands.
+
+    info CFG_OR_NAME      per-layer table, params, BFLOPs, .weights size
+    graph CFG_OR_NAME     the channel dependency graph: what is prunable and why not
+    sparsity CFG WEIGHTS  the BatchNorm-gamma sparsity summary of a .weights or .ckpt
+
+Each command lives in `yolo_slim.cli.<command>` and exposes `add_arguments(parser)`
+and `run(args) -> int`. A `YoloSlimError` prints as one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from yolo_slim.errors import YoloSlimError
+
+COMMANDS = {
+    "info": "print a darknet-style per-layer table with params, BFLOPs and .weights size",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m yolo_slim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"yolo_slim.cli.{name}")
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"yolo_slim.cli.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except YoloSlimError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

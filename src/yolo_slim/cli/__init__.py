@@ -1,0 +1,1 @@
+"""Small argparse sub-commands of `python -m yolo_slim` (info, graph, sparsity)."""
