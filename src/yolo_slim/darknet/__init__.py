@@ -5,7 +5,7 @@ cfg parse/validate/write, `.weights` read/write, and the model zoo.
 
 from __future__ import annotations
 
-from yolo_slim.darknet.cfg import DarknetCfg, parse_cfg, parse_cfg_text, write_cfg, write_cfg_text
+from yolo_slim.darknet.cfg import DarknetCfg, load_cfg, parse_cfg, parse_cfg_text, write_cfg, write_cfg_text
 from yolo_slim.darknet.shapes import Shape, infer_shapes
 from yolo_slim.darknet.weights import WeightsHeader, read_darknet_weights, write_darknet_weights
 
@@ -14,6 +14,7 @@ __all__ = [
     "Shape",
     "WeightsHeader",
     "infer_shapes",
+    "load_cfg",
     "parse_cfg",
     "parse_cfg_text",
     "read_darknet_weights",

@@ -32,6 +32,7 @@ from yolo_slim.darknet.sections import (
     layer_inputs,
     section_name,
 )
+from yolo_slim.darknet.zoo import ZOO_NAMES, zoo_cfg_text
 from yolo_slim.errors import CfgError
 
 # Keys that only darknet's trainer reads: kept verbatim and written back.
@@ -404,6 +405,32 @@ def parse_cfg(path: str | os.PathLike) -> DarknetCfg:
     except OSError as exc:
         raise CfgError(f"{path}: cannot read cfg file: {exc.strerror or exc}") from None
     return parse_cfg_text(text, str(path))
+
+
+def load_cfg(cfg_or_name: str | os.PathLike | DarknetCfg, classes: int | None = None, img_size: int | None = None) -> DarknetCfg:
+    """A `DarknetCfg` from a parsed cfg, a `.cfg` path, or a model-zoo name.
+
+    Args:
+        classes: rewrite the heads for this many classes (`with_classes`).
+        img_size: set the `[net]` input size (pixels, square).
+
+    Raises:
+        CfgError: not a readable cfg file nor a zoo name, or the cfg is invalid.
+    """
+    if isinstance(cfg_or_name, DarknetCfg):
+        cfg = cfg_or_name
+    elif Path(cfg_or_name).is_file():
+        cfg = parse_cfg(cfg_or_name)
+    elif str(cfg_or_name) in ZOO_NAMES:
+        name = str(cfg_or_name)
+        cfg = parse_cfg_text(zoo_cfg_text(name, classes=classes or 80), f"<zoo:{name}>")
+    else:
+        raise CfgError(f"{cfg_or_name}: no such cfg file, and not a model-zoo name (zoo: {', '.join(ZOO_NAMES)})")
+    if classes is not None and classes != cfg.num_classes:
+        cfg = with_classes(cfg, classes)
+    if img_size is not None:
+        cfg = with_input_size(cfg, img_size)
+    return cfg
 
 
 def validate_cfg(cfg: DarknetCfg) -> None:

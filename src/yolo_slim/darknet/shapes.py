@@ -109,16 +109,23 @@ def shape_problems(cfg) -> list[str]:
     return _infer(cfg, cfg.input_hw)[1]
 
 
+def image_shape(cfg, hw: tuple[int, int] | int | None = None) -> Shape:
+    """The network input's shape at `hw` (an int is square; default: the `[net]` size)."""
+    if hw is None:
+        hw = cfg.input_hw
+    elif isinstance(hw, int):
+        hw = (hw, hw)
+    return Shape(cfg.net.channels, hw[0], hw[1])
+
+
 def infer_shapes(cfg, hw: tuple[int, int] | int | None = None) -> list[Shape]:
     """Output shape of every layer at input size `hw` (default: the `[net]` size).
 
     Raises:
         CfgError: if the network cannot be built at that size.
     """
-    if hw is None:
-        hw = cfg.input_hw
-    elif isinstance(hw, int):
-        hw = (hw, hw)
+    image = image_shape(cfg, hw)
+    hw = (image.h, image.w)
     shapes, problems = _infer(cfg, hw)
     if problems:
         raise CfgError(f"{cfg.source}: cannot build the network at {hw[0]}x{hw[1]}:\n  " + "\n  ".join(problems))

@@ -70,6 +70,12 @@ def conv_layout(cfg: DarknetCfg) -> list[ConvParamLayout]:
     return layout
 
 
+def weights_file_size(cfg: DarknetCfg, header: WeightsHeader | None = None) -> int:
+    """Size in bytes of `cfg`'s `.weights` file: the header plus 4 bytes per stored float."""
+    header = header or WeightsHeader()
+    return header.nbytes + 4 * sum(record.count for record in conv_layout(cfg))
+
+
 def read_header(data: bytes, path: str) -> WeightsHeader:
     if len(data) < 16:
         raise WeightsError(f"{path}: {len(data)} bytes is too short for a darknet .weights header (at least 16 bytes)")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from yolo_slim.darknet.cfg import DarknetCfg, parse_cfg, with_classes, write_cfg
+from yolo_slim.darknet.cfg import DarknetCfg, load_cfg, write_cfg
 from yolo_slim.darknet.sections import (
     ConvSection,
     LayerSection,
@@ -27,7 +27,6 @@ from yolo_slim.darknet.sections import (
 )
 from yolo_slim.darknet.shapes import infer_shapes
 from yolo_slim.darknet.weights import WeightsHeader, read_darknet_weights, write_darknet_weights
-from yolo_slim.errors import CfgError
 from yolo_slim.model.layers import ConvBlock, MaxPool, Route, Shortcut, Upsample
 from yolo_slim.model.yolo_head import YoloHead
 
@@ -46,31 +45,6 @@ def _build_layer(section: LayerSection, in_channels: int) -> nn.Module:
     if isinstance(section, YoloSection):
         return YoloHead(section)
     raise TypeError(type(section))  # pragma: no cover
-
-
-def load_cfg(cfg_or_name: str | os.PathLike | DarknetCfg, classes: int | None = None, img_size: int | None = None) -> DarknetCfg:
-    """A `DarknetCfg` from a parsed cfg, a `.cfg` path, or a model-zoo name."""
-    if isinstance(cfg_or_name, DarknetCfg):
-        cfg = cfg_or_name
-    else:
-        from yolo_slim.darknet.cfg import parse_cfg_text
-        from yolo_slim.darknet.zoo import ZOO_NAMES, zoo_cfg_text
-
-        path = Path(cfg_or_name)
-        if path.is_file():
-            cfg = parse_cfg(path)
-        elif str(cfg_or_name) in ZOO_NAMES:
-            name = str(cfg_or_name)
-            cfg = parse_cfg_text(zoo_cfg_text(name, classes=classes or 80), f"<zoo:{name}>")
-        else:
-            raise CfgError(f"{cfg_or_name}: no such cfg file, and not a model-zoo name (zoo: {', '.join(ZOO_NAMES)})")
-    if classes is not None and classes != cfg.num_classes:
-        cfg = with_classes(cfg, classes)
-    if img_size is not None:
-        from yolo_slim.darknet.cfg import with_input_size
-
-        cfg = with_input_size(cfg, img_size)
-    return cfg
 
 
 class Darknet(nn.Module):
