@@ -157,9 +157,10 @@ class BNSparsity(Callback):
                     writer.add_histogram(f"sparsity_layers/gamma_abs_layer_{i:03d}", model.layers[i].bn.weight.detach().abs().cpu(), epoch)
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # trainer.log_dir is a collective under DDP: every rank must ask for it
+        path = Path(self.plot_path) if self.plot_path else Path(trainer.log_dir or trainer.default_root_dir) / "gamma_hist.png"
         if not trainer.is_global_zero or self.initial_gammas is None:
             return
-        path = Path(self.plot_path) if self.plot_path else Path(trainer.log_dir or trainer.default_root_dir) / "gamma_hist.png"
         after = gamma_vector(_find_darknet(pl_module), self.layer_ids)
         plot_gamma_histograms({"before sparsity training": self.initial_gammas, "after sparsity training": after}, path)
         log.info("BNSparsity: gamma histogram written to %s", path)
