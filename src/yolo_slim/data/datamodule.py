@@ -1,0 +1,280 @@
+"""The LightningDataModule: a dataset source -> checked train/val datasets -> loaders.
+
+``data`` may be a darknet ``.data`` file, a folder (with one ``.data`` file, or
+``train/`` and ``valid/``/``val/`` image folders plus one ``.names`` file), or
+``"builtin"`` for the generated dataset of :mod:`yolo_slim.data.synthetic`. The
+data check of every dataset is logged once, when it is built in :meth:`setup`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.data import DataLoader
+
+from yolo_slim.data.augment import AugmentConfig
+from yolo_slim.data.dataset import YoloDataset, collate_detection
+from yolo_slim.data.formats import DataSpec, read_data_file, read_names, resolve_image_list
+from yolo_slim.data.labels import DataReport
+from yolo_slim.data.synthetic import make_synthetic_dataset
+from yolo_slim.errors import ConfigError, DataError
+
+__all__ = ["YoloDataModule", "spec_from_folder"]
+
+_log = logging.getLogger(__name__)
+
+_BUILTIN_KEYS = frozenset({"root", "n_train", "n_val", "img_size", "seed", "max_objects"})
+
+
+@rank_zero_only
+def _log_report(report: DataReport) -> None:
+    report.log(_log)
+
+
+def _evenly_spaced(items: list[Path], n: int) -> list[Path]:
+    """``n`` items spread evenly over ``items`` (all of them if ``n >= len``)."""
+    if n >= len(items):
+        return list(items)
+    idx = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
+    return [items[i] for i in idx]
+
+
+def spec_from_folder(folder: str | Path) -> DataSpec:
+    """Describes a dataset folder as a :class:`DataSpec`.
+
+    A folder with exactly one ``.data`` file is read through it. Otherwise it must
+    hold a ``train`` folder (or ``images/train``), a ``valid`` or ``val`` folder (or
+    ``images/valid``, ``images/val``) and exactly one ``*.names`` file (or
+    ``classes.txt``).
+
+    Raises:
+        DataError: Naming what is missing or ambiguous.
+    """
+    folder = Path(folder)
+    data_files = sorted(folder.glob("*.data"))
+    if len(data_files) == 1:
+        return read_data_file(data_files[0])
+    if len(data_files) > 1:
+        raise DataError(f"{folder}: several .data files ({', '.join(p.name for p in data_files)}); name one")
+
+    def first(*names: str) -> Path | None:
+        return next((folder / n for n in names if (folder / n).is_dir()), None)
+
+    train = first("train", "images/train")
+    valid = first("valid", "val", "images/valid", "images/val")
+    names_files = sorted(folder.glob("*.names")) or sorted(folder.glob("classes.txt"))
+    problems = []
+    if train is None:
+        problems.append(f"{folder}: no train/ (or images/train/) folder")
+    if valid is None:
+        problems.append(f"{folder}: no valid/ or val/ (or images/valid/, images/val/) folder")
+    if len(names_files) != 1:
+        found = ", ".join(p.name for p in names_files) or "none"
+        problems.append(f"{folder}: need exactly one *.names (or classes.txt) file, found {found}")
+    if problems:
+        raise DataError("\n".join(problems))
+    names = read_names(names_files[0])
+    return DataSpec(classes=len(names), names=names, train=(train,), valid=(valid,), source=folder)
+
+
+class YoloDataModule(pl.LightningDataModule):
+    """Train and validation loaders for darknet-format detection datasets.
+
+    Batches are dicts made by :func:`~yolo_slim.data.dataset.collate_detection`:
+    ``images [B, 3, S, S]``, ``targets [M, 6]`` (batch index, cls, cx, cy, w, h
+    normalised), ``paths``, ``shapes [B, 2]``, ``letterbox [B, 3]``.
+
+    Args:
+        data: A ``.data`` file, a dataset folder, or ``"builtin"``.
+        img_size: Sample side ``S`` in pixels, a multiple of 32.
+        batch_size: Samples per batch (train and val).
+        num_workers: DataLoader worker processes; 0 loads in the main process.
+        cache: Keep decoded images in RAM (uint8, longest side ``S``).
+        augment: Training augmentation (an :class:`AugmentConfig` or a mapping of
+            its fields); None trains on plain letterboxed images. Validation is
+            never augmented.
+        strict: Raise a :class:`~yolo_slim.errors.DataError` on any data issue
+            instead of repairing or dropping it.
+        builtin: Keyword arguments of
+            :func:`~yolo_slim.data.synthetic.make_synthetic_dataset` for
+            ``data="builtin"``, optionally with ``root``.
+        val_subset: Validate on this many images, spread evenly over the list.
+        cache_dir: Where the built-in dataset goes when ``builtin`` has no
+            ``root``: ``<cache_dir>/builtin``; default ``./data_cache/builtin``.
+        pin_memory: Pin batches in page-locked memory; default when CUDA is there.
+
+    Raises:
+        ConfigError: An option is out of range.
+    """
+
+    def __init__(
+        self,
+        data: str = "builtin",
+        img_size: int = 416,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        cache: bool = False,
+        augment: AugmentConfig | Mapping[str, Any] | None = AugmentConfig(),  # noqa: B008 (frozen)
+        strict: bool = False,
+        builtin: Mapping[str, Any] | None = None,
+        val_subset: int | None = None,
+        cache_dir: str | Path | None = None,
+        pin_memory: bool | None = None,
+    ) -> None:
+        super().__init__()
+        problems = []
+        for key, value, low in (("img_size", img_size, 32), ("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                problems.append(f"{key} must be an integer >= {low}, got {value!r}")
+        if isinstance(img_size, int) and img_size % 32:
+            problems.append(f"img_size must be a multiple of 32, got {img_size}")
+        if val_subset is not None and (isinstance(val_subset, bool) or not isinstance(val_subset, int) or val_subset < 1):
+            problems.append(f"val_subset must be a positive integer or None, got {val_subset!r}")
+        builtin_kwargs = dict(builtin) if builtin is not None else {}
+        unknown = sorted(set(builtin_kwargs) - _BUILTIN_KEYS)
+        if unknown:
+            problems.append(f"unknown builtin option(s) {unknown}; known: {sorted(_BUILTIN_KEYS)}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        self.data = str(data)
+        self.img_size = img_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.cache = bool(cache)
+        self.augment = AugmentConfig.from_any(augment)
+        self.strict = bool(strict)
+        self.builtin = builtin_kwargs
+        self.val_subset = val_subset
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self.save_hyperparameters(
+            {
+                "data": self.data, "img_size": img_size, "batch_size": batch_size, "num_workers": num_workers,
+                "cache": self.cache, "augment": self.augment.to_dict() if self.augment else None,
+                "strict": self.strict, "builtin": {k: (str(v) if k == "root" else v) for k, v in builtin_kwargs.items()},
+                "val_subset": val_subset,
+            }
+        )
+        self._spec: DataSpec | None = None
+        self.train_set: YoloDataset | None = None
+        self.val_set: YoloDataset | None = None
+
+    # ------------------------------------------------------------------ source
+    def _builtin_root(self) -> Path:
+        if "root" in self.builtin:
+            return Path(self.builtin["root"])
+        return (self.cache_dir if self.cache_dir is not None else Path.cwd() / "data_cache") / "builtin"
+
+    def _make_builtin(self) -> Path:
+        kwargs = {k: v for k, v in self.builtin.items() if k != "root"}
+        return make_synthetic_dataset(self._builtin_root(), **kwargs)
+
+    @property
+    def spec(self) -> DataSpec:
+        """The dataset description (resolved, and the built-in dataset made, on first use)."""
+        if self._spec is None:
+            if self.data == "builtin":
+                self._spec = read_data_file(self._make_builtin())
+            else:
+                path = Path(self.data).expanduser()
+                if path.is_dir():
+                    self._spec = spec_from_folder(path)
+                elif path.is_file():
+                    self._spec = read_data_file(path)
+                else:
+                    raise DataError(f"{path}: dataset not found (give a .data file, a folder, or 'builtin')")
+        return self._spec
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes of the dataset."""
+        return self.spec.classes
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Class names in class-id order."""
+        return self.spec.names
+
+    @staticmethod
+    def _images(sources: tuple[Path, ...]) -> list[Path]:
+        images: list[Path] = []
+        for source in sources:
+            images.extend(resolve_image_list(source))
+        return images
+
+    # ------------------------------------------------------------------ hooks
+    def prepare_data(self) -> None:
+        """Generates the built-in dataset (once, on global rank 0)."""
+        if self.data == "builtin":
+            self._make_builtin()
+
+    def setup(self, stage: str | None = None) -> None:
+        """Builds and checks the datasets of ``stage`` (all when None).
+
+        Raises:
+            DataError: Bad source, no readable images, or ``strict`` and issues.
+        """
+        spec = self.spec
+        if stage in (None, "fit") and self.train_set is None:
+            self.train_set = YoloDataset(
+                self._images(spec.train), spec.classes, self.img_size, self.augment, self.cache, self.strict,
+                name="train",
+            )
+            _log_report(self.train_set.report)
+        if self.val_set is None:
+            images = self._images(spec.valid)
+            if self.val_subset is not None:
+                images = _evenly_spaced(images, self.val_subset)
+            self.val_set = YoloDataset(
+                images, spec.classes, self.img_size, None, self.cache, self.strict, name="val",
+            )
+            _log_report(self.val_set.report)
+
+    def _loader(self, dataset: YoloDataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise DataError("the data module is not set up; call setup() first")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate_detection,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled, augmented training batches."""
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches in list order, letterboxed without augmentation."""
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        """The validation batches (darknet datasets have no separate test split)."""
+        return self._loader(self.val_set, shuffle=False)
+
+    def calibration_images(self, n: int) -> list[Path]:
+        """Training images for post-training quantisation, spread over the set.
+
+        Args:
+            n: How many images (all when the set is smaller).
+
+        Returns:
+            Paths of readable training images, deterministic for a dataset.
+        """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"calibration image count must be a positive integer, got {n!r}")
+        if self.train_set is None:
+            self.setup("fit")
+        if self.train_set is None:  # pragma: no cover - setup("fit") always builds it
+            raise DataError("no training set")
+        return _evenly_spaced(self.train_set.images, n)
