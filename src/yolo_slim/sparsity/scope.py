@@ -36,8 +36,9 @@ def select_bn_layers(model, scope: str = "prunable", ignore: Sequence[int] = ())
         from yolo_slim.graph import build_graph
 
         graph = build_graph(model.cfg)
-        chosen = set(graph.prunable_layers())
+        chosen = {m for group in graph.groups if group.prunable > 0 for m in group.members}
         if scope == "prunable+shortcut":
-            chosen |= set(graph.shortcut_layers())
+            for unit in graph.units:
+                chosen |= set(unit.convs) | set(graph.group_of(unit.last_conv).members)
         chosen &= with_bn
     return sorted(chosen - set(ignore))
