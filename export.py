@@ -1,0 +1,29 @@
+"""Export a darknet model to ONNX and OpenVINO IR: `python export.py model.cfg=... weights=...`."""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from yolo_slim.errors import YoloSlimError
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="export")
+def main(cfg: DictConfig) -> None:
+    from yolo_slim.export.task import export
+
+    try:
+        metrics, artifacts = export(cfg)
+    except YoloSlimError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    for key, value in sorted(metrics.items()):
+        print(f"{key}: {value:.6g}")
+    for key, path in artifacts.items():
+        print(f"{key}: {path}")
+
+
+if __name__ == "__main__":
+    main()
