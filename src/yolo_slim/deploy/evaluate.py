@@ -1,0 +1,67 @@
+"""Evaluate an exported IR on a labelled image set with the training metric code.
+
+Labels are read the darknet way (`images/` -> `labels/`, normalised cx cy w h);
+predictions come from `OpenVINODetector` in original image pixels; both go to
+`yolo_slim.metrics.detection.DetectionMetrics`, so the deployed model's P, R and
+mAP compare directly with the PyTorch model's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from yolo_slim.data.formats import label_path_for
+from yolo_slim.data.labels import read_labels
+from yolo_slim.errors import DataError
+from yolo_slim.metrics.detection import DetectionMetrics
+
+
+def read_targets(image_path: Path, num_classes: int, hw: tuple[int, int]) -> np.ndarray:
+    """The labels of one image as `[M, 5]`: class, x1, y1, x2, y2 in pixels."""
+    labels, _ = read_labels(label_path_for(image_path), num_classes)
+    h, w = hw
+    cx, cy, bw, bh = labels[:, 1] * w, labels[:, 2] * h, labels[:, 3] * w, labels[:, 4] * h
+    return np.stack([labels[:, 0], cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1).astype(np.float32)
+
+
+def evaluate_detector(detector, images: Sequence[Path], num_classes: int, limit: int | None = None) -> dict[str, float]:
+    """P, R, F1, mAP@0.5 and mAP@0.5:0.95 of `detector` on `images`.
+
+    Args:
+        detector: an `OpenVINODetector` (use a low `conf_thres`, e.g. 0.001, for mAP).
+        images: image paths with darknet label files.
+        num_classes: number of classes.
+        limit: evaluate only the first `limit` images.
+
+    Raises:
+        DataError: no image could be read.
+    """
+    metric = DetectionMetrics(num_classes)
+    chosen = list(images)[:limit] if limit else list(images)
+    seen = 0
+    batch: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def flush() -> None:
+        preds = detector.detect_batch([img for img, _ in batch])
+        metric.update([torch.from_numpy(p) for p in preds], [torch.from_numpy(t) for _, t in batch])
+        batch.clear()
+
+    for path in chosen:
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        batch.append((img, read_targets(Path(path), num_classes, img.shape[:2])))
+        seen += 1
+        if len(batch) == detector.batch:
+            flush()
+    if batch:
+        flush()
+    if seen == 0:
+        raise DataError(f"evaluate: none of {len(chosen)} images could be read")
+    out = metric.compute()
+    return {k: float(v) for k, v in out.items() if torch.as_tensor(v).numel() == 1} | {"images": float(seen)}

@@ -1,0 +1,85 @@
+"""Multi-stream detection end to end: generated MJPG videos, each stream's square found in that stream, every mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import centre_inside, square_frame
+
+pytestmark = pytest.mark.openvino
+
+FRAME_HW = (120, 160)
+# one square per stream, in different places, moving 2 px per frame
+BOXES = [(10, 10, 50, 50), (100, 60, 140, 100), (20, 70, 60, 110), (70, 20, 110, 60)]
+LENGTHS = [6, 6, 4, 6]  # stream 2 ends early
+
+
+def _box(k: int, t: int):
+    x1, y1, x2, y2 = BOXES[k]
+    return (x1 + 2 * t, y1, x2 + 2 * t, y2)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("videos")
+    paths = []
+    for k, n in enumerate(LENGTHS):
+        path = folder / f"s{k}.avi"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (FRAME_HW[1], FRAME_HW[0]))
+        for t in range(n):
+            writer.write(square_frame(FRAME_HW, _box(k, t)))
+        writer.release()
+        paths.append(path)
+    return paths
+
+
+def _run(square_ir, sources, mode, out: Path):
+    from yolo_slim.deploy.task import detect
+
+    cfg = OmegaConf.load(Path(__file__).parents[3] / "conf" / "detect.yaml")
+    cfg.merge_with({"model": str(square_ir), "source": [str(s) for s in sources], "mode": mode, "progress": False, "output": {"dir": str(out)}})
+    del cfg["hydra"]
+    return detect(cfg)
+
+
+@pytest.mark.parametrize("mode", ["mosaic", "async", "batch"])
+def test_square_found_in_its_own_stream(square_ir, videos, tmp_path, mode):
+    from yolo_slim.deploy.writers import read_jsonl
+
+    metrics, artifacts = _run(square_ir, videos, mode, tmp_path)
+    records = read_jsonl(artifacts["jsonl"])
+    assert len(records) == sum(LENGTHS)
+    for rec in records:
+        k = int(rec["stream"].split("_")[0])
+        dets = np.array(rec["detections"], np.float32).reshape(-1, 6)
+        assert centre_inside(dets, _box(k, rec["frame"]), margin=2), (mode, rec)
+    assert metrics["detect/failed"] == 0 and metrics["detect/frames"] == sum(LENGTHS)
+    for i in range(4):
+        video = artifacts[f"stream_{i}"]
+        cap = cv2.VideoCapture(str(video))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == LENGTHS[i]
+        cap.release()
+
+
+def test_failed_stream_does_not_stop_others(square_ir, videos, tmp_path):
+    from yolo_slim.deploy.writers import read_jsonl
+
+    sources = [videos[0], tmp_path / "missing.avi", videos[1]]
+    metrics, artifacts = _run(square_ir, sources, "async", tmp_path / "out")
+    assert metrics["detect/failed"] == 1
+    streams = {r["stream"] for r in read_jsonl(artifacts["jsonl"])}
+    assert streams == {"0_s0", "2_s1"}
+
+
+def test_bad_mode_and_no_sources(square_ir, tmp_path):
+    from yolo_slim.errors import ConfigError, DeployError
+
+    with pytest.raises(ConfigError, match="mode must be one of"):
+        _run(square_ir, [tmp_path], "tiles", tmp_path)
+    with pytest.raises(DeployError, match="no source could be opened"):
+        _run(square_ir, [tmp_path / "a.avi", tmp_path / "b.avi"], "async", tmp_path / "o")
