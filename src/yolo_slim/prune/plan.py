@@ -1,0 +1,403 @@
+"""What to cut: a frozen, JSON-serialisable `PrunePlan` and the planners that make it.
+
+A plan names, in the ids of the cfg it was made for, the kept output channels of every
+pruned conv and the residual units to remove. It is checked against the channel graph
+(`check_plan`) before any surgery, so a plan file can be re-applied to the same cfg with
+other weights, and a plan that would break coupling, unbalance a split route or empty a
+layer is refused with one clear message.
+
+Planners:
+- `plan_channel_pruning`: one global threshold over the prunable coupled channels,
+  a per-layer minimum, optional rounding of kept counts to a multiple (SIMD-friendly
+  shapes for OpenVINO), split-route balance, all resolved as one monotone fixpoint
+  (channels are only ever added back, so it terminates).
+- `plan_layer_pruning`: rank residual units by the mean |gamma| of the conv before
+  their shortcut (over the channels a base plan keeps) and remove the N weakest.
+- `plan_layer_channel_pruning`: channel first, then layer on the slimmed channels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_slim.darknet.cfg import DarknetCfg, write_atomic
+from yolo_slim.darknet.sections import ConvSection, section_name
+from yolo_slim.errors import PruneError
+from yolo_slim.graph import ChannelGraph, build_graph
+from yolo_slim.prune.importance import ConvArrays, Importance, bn_gamma_importance, coupled_scores, get_importance
+
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    """What to cut, in the layer ids of the cfg the plan was made for.
+
+    Attributes:
+        kept: conv layer id -> ascending kept output channel indices; convs not listed
+            keep every channel.
+        removed_units: residual units to remove, each the tuple of its layer ids
+            (convs then shortcut), in layer order.
+        fingerprint: `cfg_fingerprint` of the cfg the plan belongs to.
+        global_percent: requested fraction of prunable conv channels to cut, or None.
+        layer_keep: minimum kept fraction per conv, or None.
+        channel_multiple: kept counts rounded up to a multiple of this.
+        threshold: the largest aggregated score that was cut by the global threshold.
+        importance, aggregate: how channels were ranked.
+        shortcuts: number of residual units requested.
+    """
+
+    kept: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
+    removed_units: tuple[tuple[int, ...], ...] = ()
+    fingerprint: str = ""
+    global_percent: float | None = None
+    layer_keep: float | None = None
+    channel_multiple: int = 1
+    threshold: float | None = None
+    importance: str | None = None
+    aggregate: str | None = None
+    shortcuts: int = 0
+
+    @property
+    def removed_layers(self) -> frozenset[int]:
+        return frozenset(i for unit in self.removed_units for i in unit)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (conv ids become string keys)."""
+        d = dataclasses.asdict(self)
+        d["kept"] = {str(k): list(v) for k, v in sorted(self.kept.items())}
+        d["removed_units"] = [list(u) for u in self.removed_units]
+        return {"version": PLAN_VERSION, **d}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<plan>") -> "PrunePlan":
+        """Inverse of `to_dict`.
+
+        Raises:
+            PruneError: wrong version, unknown keys or malformed values.
+        """
+        if not isinstance(data, Mapping):
+            raise PruneError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        data = dict(data)
+        version = data.pop("version", None)
+        if version != PLAN_VERSION:
+            raise PruneError(f"{source}: plan version {version!r}; expected {PLAN_VERSION}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise PruneError(f"{source}: unknown plan keys {unknown}; expected {sorted(names)}")
+        try:
+            kept = {int(k): tuple(int(c) for c in v) for k, v in dict(data.get("kept", {})).items()}
+            units = tuple(tuple(int(i) for i in u) for u in data.get("removed_units", ()))
+        except (TypeError, ValueError) as exc:
+            raise PruneError(f"{source}: malformed kept/removed_units: {exc}") from None
+        data.update(kept=kept, removed_units=units)
+        return cls(**data)
+
+
+def save_plan(plan: PrunePlan, path: str | os.PathLike) -> Path:
+    """Write `plan` as JSON, atomically."""
+    return write_atomic(path, json.dumps(plan.to_dict(), indent=1) + "\n")
+
+
+def load_plan(path: str | os.PathLike) -> PrunePlan:
+    """Read a plan written by `save_plan`.
+
+    Raises:
+        PruneError: unreadable or malformed file.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PruneError(f"{path}: cannot read plan: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PruneError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    return PrunePlan.from_dict(data, str(path))
+
+
+def cfg_fingerprint(cfg: DarknetCfg) -> str:
+    """A hash of the architecture (layer types, sizes, references; not the input size
+    nor training-only keys), so a plan is only applied to the network it was made for."""
+    parts = []
+    skip = {"extra", "line", "relative"}
+    for s in cfg.layers:
+        fields = [(f.name, getattr(s, f.name)) for f in dataclasses.fields(s) if f.name not in skip]
+        parts.append(f"{section_name(s)}{fields}")
+    parts.append(f"channels={cfg.net.channels}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- checking
+
+
+def check_plan(graph: ChannelGraph, plan: PrunePlan) -> np.ndarray:
+    """Validate `plan` against `graph`; return which coupled channels it keeps.
+
+    Returns:
+        Bool[graph.num_coupled].
+
+    Raises:
+        PruneError: every problem found: other cfg, unknown layers, bad indices,
+            coupled channels cut in one member and kept in another, unprunable channels
+            cut, unbalanced split routes, emptied layers, units that are not removable.
+    """
+    cfg = graph.cfg
+    problems: list[str] = []
+    if plan.fingerprint and plan.fingerprint != cfg_fingerprint(cfg):
+        raise PruneError(f"the plan was made for another network (fingerprint {plan.fingerprint}, {cfg.source} has {cfg_fingerprint(cfg)})")
+    keep_votes = np.zeros(graph.num_coupled, dtype=np.int64)
+    cut_votes = np.zeros(graph.num_coupled, dtype=np.int64)
+    for layer, kept in sorted(plan.kept.items()):
+        if not (0 <= layer < len(cfg.layers)) or not isinstance(cfg.layers[layer], ConvSection):
+            problems.append(f"layer {layer} is not a conv layer of {cfg.source}")
+            continue
+        filters = cfg.layers[layer].filters
+        idx = np.asarray(kept, dtype=np.int64)
+        if idx.size == 0:
+            problems.append(f"conv {layer}: the plan keeps no channel (a layer cannot be emptied)")
+            continue
+        if idx.min() < 0 or idx.max() >= filters or np.any(np.diff(idx) <= 0):
+            problems.append(f"conv {layer}: kept indices must be ascending, unique and within 0..{filters - 1}")
+            continue
+        mask = np.zeros(filters, dtype=bool)
+        mask[idx] = True
+        ids = graph.positions[layer]
+        np.add.at(keep_votes, ids[mask], 1)
+        np.add.at(cut_votes, ids[~mask], 1)
+    conflict = np.flatnonzero((keep_votes > 0) & (cut_votes > 0))
+    unlisted_cut = set()
+    for layer, start in graph.conv_nodes.items():
+        if layer not in plan.kept:  # keeps everything
+            ids = graph.positions[layer]
+            unlisted_cut.update(int(c) for c in ids[cut_votes[ids] > 0])
+    bad = sorted(set(conflict.tolist()) | unlisted_cut)
+    if bad:
+        examples = "; ".join(", ".join(f"conv {layer}[{ch}]" for layer, ch in graph.members_of(c)) for c in bad[:3])
+        problems.append(f"{len(bad)} coupled channels are cut in some member convs but kept in others (e.g. {examples}); coupled channels must be cut together")
+    keep = cut_votes == 0
+    forbidden = np.flatnonzero(~keep & ~graph.prunable)
+    if forbidden.size:
+        layers = sorted({graph.node_layer[n] for n in np.flatnonzero(np.isin(graph.node_coupled, forbidden))})
+        problems.append(f"the plan cuts channels that may not be cut, in conv {', '.join(map(str, layers))} (see `python -m yolo_slim graph`)")
+    for blocks, route in zip(graph.balance, graph.balance_route):
+        counts = [int(keep[b].sum()) for b in blocks]
+        if len(set(counts)) > 1:
+            problems.append(f"split route {route}: kept counts per block {counts} differ; each block must keep the same number")
+    units = {u.layers for u in graph.units}
+    for unit in plan.removed_units:
+        if tuple(unit) not in units:
+            problems.append(f"layers {list(unit)} are not a removable residual unit of {cfg.source}")
+    if len(set(plan.removed_units)) != len(plan.removed_units):
+        problems.append("a residual unit is listed twice")
+    if problems:
+        raise PruneError("invalid prune plan:\n  " + "\n  ".join(problems) if len(problems) > 1 else f"invalid prune plan: {problems[0]}")
+    return keep
+
+
+def plan_from_keep(graph: ChannelGraph, keep: np.ndarray, **meta: Any) -> PrunePlan:
+    """A plan keeping exactly the coupled channels where `keep` is True."""
+    kept: dict[int, tuple[int, ...]] = {}
+    for layer in graph.conv_nodes:
+        k = keep[graph.positions[layer]]
+        if not k.all():
+            kept[layer] = tuple(int(i) for i in np.flatnonzero(k))
+    return PrunePlan(kept=kept, fingerprint=cfg_fingerprint(graph.cfg), **meta)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def _arrays_and_graph(model_or_arrays: Any, graph: ChannelGraph | None) -> tuple[ConvArrays, ChannelGraph]:
+    if hasattr(model_or_arrays, "darknet_arrays"):
+        arrays = model_or_arrays.darknet_arrays()
+        graph = graph if graph is not None else build_graph(model_or_arrays.cfg)
+    else:
+        arrays = model_or_arrays
+        if graph is None:
+            raise PruneError("plan_* needs `graph` when given conv arrays instead of a model")
+    return arrays, graph
+
+
+def _check_range(name: str, value: float, low: float, high: float, high_open: bool) -> None:
+    ok = value >= low and (value < high if high_open else value <= high)
+    if not ok or math.isnan(value):
+        bracket = ")" if high_open else "]"
+        raise PruneError(f"{name}={value} is outside [{low}, {high}{bracket}")
+
+
+def _enforce(graph: ChannelGraph, keep: np.ndarray, scores: np.ndarray, layer_keep: float, multiple: int) -> None:
+    """Add channels back (highest score first) until every conv keeps its minimum,
+    kept counts are multiples of `multiple` and split blocks are balanced."""
+    rank = np.where(np.isnan(scores), np.inf, scores)
+    convs = [(layer, ids) for layer, ids in ((l, graph.positions[l]) for l in graph.conv_nodes) if graph.prunable[ids].any()]
+
+    def add(ids: np.ndarray, n: int) -> None:
+        cands = np.unique(ids[~keep[ids]])
+        take = cands[np.argsort(-rank[cands], kind="stable")[:n]]
+        keep[take] = True
+
+    changed = True
+    while changed:
+        changed = False
+        for layer, ids in convs:
+            c = len(ids)
+            count = int(keep[ids].sum())
+            target = max(count, max(math.ceil(c * layer_keep), 1))
+            target = min(c, -(-target // multiple) * multiple)
+            while count < target:
+                add(ids, target - count)
+                count = int(keep[ids].sum())
+                changed = True
+        for blocks in graph.balance:
+            counts = [int(keep[b].sum()) for b in blocks]
+            target = max(counts)
+            for b, count in zip(blocks, counts):
+                while count < target:
+                    add(b, target - count)
+                    count = int(keep[b].sum())
+                    changed = True
+
+
+def plan_channel_pruning(
+    model_or_arrays: Any,
+    graph: ChannelGraph | None = None,
+    global_percent: float = 0.5,
+    layer_keep: float = 0.01,
+    channel_multiple: int = 1,
+    importance: str | Importance = "bn_gamma",
+    aggregate: str = "max",
+) -> PrunePlan:
+    """Plan channel pruning with one global threshold.
+
+    The prunable coupled channels are sorted by aggregated importance; the lowest are
+    cut until `global_percent` of the prunable conv output channels (each conv's
+    channels counted, as the reference's threshold over all gammas did) is reached.
+    Then every conv keeps at least `max(ceil(C * layer_keep), 1)` channels, kept counts
+    round up to a multiple of `channel_multiple` (capped at C), and split routes keep
+    equal counts per block; channels are added back by importance until all hold.
+
+    Args:
+        model_or_arrays: a `Darknet`, or its `darknet_arrays()` (then pass `graph`).
+        graph: the channel graph (built from the model's cfg when None).
+        global_percent: fraction in [0, 1) of prunable channels to cut.
+        layer_keep: minimum kept fraction per conv, in [0, 1].
+        channel_multiple: >= 1.
+        importance: a registered criterion name or an `Importance`.
+        aggregate: "max", "mean" or "sum" over coupled members.
+
+    Raises:
+        PruneError: a value out of range, an unknown criterion or aggregate.
+    """
+    _check_range("global_percent", float(global_percent), 0.0, 1.0, high_open=True)
+    _check_range("layer_keep", float(layer_keep), 0.0, 1.0, high_open=False)
+    if int(channel_multiple) != channel_multiple or channel_multiple < 1:
+        raise PruneError(f"channel_multiple={channel_multiple} must be an integer >= 1")
+    arrays, graph = _arrays_and_graph(model_or_arrays, graph)
+    criterion = get_importance(importance)
+    scores = coupled_scores(graph, criterion(arrays), aggregate)
+    members = np.bincount(graph.node_coupled[graph.node_layer >= 0], minlength=graph.num_coupled)
+    candidates = np.flatnonzero(graph.prunable & ~np.isnan(scores))
+    order = candidates[np.argsort(scores[candidates], kind="stable")]
+    cumulative = np.cumsum(members[order])
+    total = cumulative[-1] if cumulative.size else 0
+    n_cut = int(np.searchsorted(cumulative, global_percent * total + 1e-9, side="right"))
+    keep = np.ones(graph.num_coupled, dtype=bool)
+    keep[order[:n_cut]] = False
+    threshold = float(scores[order[n_cut - 1]]) if n_cut else None
+    _enforce(graph, keep, scores, float(layer_keep), int(channel_multiple))
+    name = importance if isinstance(importance, str) else getattr(importance, "__name__", type(importance).__name__)
+    return plan_from_keep(
+        graph,
+        keep,
+        global_percent=float(global_percent),
+        layer_keep=float(layer_keep),
+        channel_multiple=int(channel_multiple),
+        threshold=threshold,
+        importance=name,
+        aggregate=aggregate,
+    )
+
+
+def rank_units(model_or_arrays: Any, graph: ChannelGraph | None = None, base: PrunePlan | None = None) -> list[tuple[float, int]]:
+    """Residual units ranked weakest first by the mean |gamma| of the conv before their
+    shortcut, over the channels `base` keeps (all when None).
+
+    Returns:
+        (mean |gamma|, index into graph.units) pairs, ascending.
+    """
+    arrays, graph = _arrays_and_graph(model_or_arrays, graph)
+    gammas = bn_gamma_importance(arrays)
+    ranked = []
+    for index, unit in enumerate(graph.units):
+        if unit.last_conv not in gammas:
+            continue
+        g = gammas[unit.last_conv]
+        if base is not None and unit.last_conv in base.kept:
+            g = g[list(base.kept[unit.last_conv])]
+        ranked.append((float(g.mean()), index))
+    ranked.sort()
+    return ranked
+
+
+def plan_layer_pruning(
+    model_or_arrays: Any,
+    shortcuts: int,
+    graph: ChannelGraph | None = None,
+    base: PrunePlan | None = None,
+) -> PrunePlan:
+    """Plan the removal of the `shortcuts` weakest residual units.
+
+    Args:
+        model_or_arrays: a `Darknet`, or its `darknet_arrays()` (then pass `graph`).
+        shortcuts: number of units to remove, >= 0.
+        graph: the channel graph.
+        base: a channel plan to combine with (units are then ranked on its kept channels,
+            which equals ranking the channel-pruned model).
+
+    Raises:
+        PruneError: `shortcuts` negative or more than the removable units.
+    """
+    if int(shortcuts) != shortcuts or shortcuts < 0:
+        raise PruneError(f"shortcuts={shortcuts} must be an integer >= 0")
+    arrays, graph = _arrays_and_graph(model_or_arrays, graph)
+    ranked = rank_units(arrays, graph, base)
+    if shortcuts > len(ranked):
+        raise PruneError(
+            f"shortcuts={shortcuts} but {graph.cfg.source} has only {len(ranked)} removable residual units "
+            "(a chain of convs with batch_normalize closed by a linear [shortcut] back to the chain's input)"
+        )
+    chosen = sorted((graph.units[i] for _, i in ranked[: int(shortcuts)]), key=lambda u: u.shortcut)
+    base = base or PrunePlan(fingerprint=cfg_fingerprint(graph.cfg))
+    return dataclasses.replace(
+        base,
+        removed_units=tuple(u.layers for u in chosen),
+        fingerprint=cfg_fingerprint(graph.cfg),
+        shortcuts=int(shortcuts),
+    )
+
+
+def plan_layer_channel_pruning(
+    model_or_arrays: Any,
+    shortcuts: int,
+    graph: ChannelGraph | None = None,
+    global_percent: float = 0.5,
+    layer_keep: float = 0.01,
+    channel_multiple: int = 1,
+    importance: str | Importance = "bn_gamma",
+    aggregate: str = "max",
+) -> PrunePlan:
+    """Channel pruning, then layer pruning ranked on the slimmed channels, as one plan."""
+    arrays, graph = _arrays_and_graph(model_or_arrays, graph)
+    channel = plan_channel_pruning(arrays, graph, global_percent, layer_keep, channel_multiple, importance, aggregate)
+    return plan_layer_pruning(arrays, shortcuts, graph, base=channel)
