@@ -74,7 +74,11 @@ def _check_options(e: DictConfig) -> tuple[list[str], str, list[str]]:
         raise ConfigError(f"export.nms: {e.nms!r} not 'host' or 'graph'")
     if int(e.batch) < 1 or int(e.img_size) < 1:
         raise ConfigError(f"export.batch and export.img_size must be >= 1, got {e.batch}, {e.img_size}")
-    return formats, str(e.precision), list(e.dynamic or [])
+    dynamic = list(e.dynamic or [])
+    bad = sorted(set(dynamic) - {"batch", "spatial"})
+    if bad:
+        raise ExportError(f"export: unknown dynamic axes {bad}; allowed: ['batch', 'spatial']")
+    return formats, str(e.precision), dynamic
 
 
 def build_model(cfg: DictConfig) -> tuple[Darknet, str | None]:
@@ -105,10 +109,12 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     torch.manual_seed(int(OmegaConf.select(cfg, "seed", default=0)))
     out = _output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
+    names, calib_paths, valid_paths = _data_sources(OmegaConf.select(cfg, "data"), str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")))
+    if precision == "int8" and not calib_paths:
+        raise ConfigError("export.precision=int8 needs calibration images: set data= to a .data file, an image folder or 'builtin'")
     model, weights = build_model(cfg)
     hw = (int(e.img_size), int(e.img_size))
     batch = int(e.batch)
-    names, calib_paths, valid_paths = _data_sources(OmegaConf.select(cfg, "data"), str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")))
     names = list(OmegaConf.select(cfg, "names") or []) or names
     if names is not None and len(names) != model.num_classes:
         raise ExportError(f"export: {len(names)} class names from the data but the model has {model.num_classes} classes")
@@ -160,8 +166,6 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     if e.precision == "int8":
         from yolo_slim.export.quantize import load_calibration_images, quantize_int8
 
-        if not calib_paths:
-            raise ConfigError("export.precision=int8 needs calibration images: set data= to a .data file, an image folder or 'builtin'")
         inputs = load_calibration_images(calib_paths, hw, int(e.calibration_images))
         metrics["export/calibration_images"] = float(len(inputs))
         fp32_ref = convert_onnx(onnx_path)  # quantize works on its own copy

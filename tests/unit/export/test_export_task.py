@@ -1,0 +1,278 @@
+"""export(cfg): ONNX + IR parity against PyTorch, pruned-like and split-route cfgs, batch > 1, fp16/int8, in-graph NMS, meta.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+pytestmark = pytest.mark.openvino
+
+ROOT = Path(__file__).parents[3]
+
+# a "pruned" cfg: odd channel counts, a residual shortcut, a route concat, upsample and two heads
+ODD_CFG = """
+[net]
+width=96
+height=96
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=5
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=11
+size=3
+stride=2
+pad=1
+activation=mish
+
+[convolutional]
+batch_normalize=1
+filters=3
+size=1
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=11
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[shortcut]
+from=-3
+activation=linear
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+batch_normalize=1
+filters=13
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask=3,4,5
+anchors=8,8, 12,16, 20,20, 30,30, 40,48, 60,60
+classes=2
+num=6
+
+[route]
+layers=-3
+
+[upsample]
+stride=2
+
+[route]
+layers=-1,4
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask=0,1,2
+anchors=8,8, 12,16, 20,20, 30,30, 40,48, 60,60
+classes=2
+num=6
+"""
+
+
+def _cfg(tmp: Path, model: str, **export):
+    conf = OmegaConf.load(ROOT / "conf" / "export" / "default.yaml")
+    conf.update({"out_dir": str(tmp / "out")})
+    for k, v in export.items():
+        conf[k] = v
+    return OmegaConf.create({"model": {"cfg": model, "classes": None}, "weights": None, "data": None, "names": None, "seed": 0, "export": conf})
+
+
+def _random_bn(model):
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for block in model.conv_blocks().values():
+            if block.bn is not None:
+                block.bn.running_mean.copy_(torch.randn(block.bn.num_features, generator=g) * 0.1)
+                block.bn.running_var.copy_(torch.rand(block.bn.num_features, generator=g) + 0.5)
+
+
+def _ir_output(xml: Path, x: np.ndarray) -> np.ndarray:
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(xml))
+    model.reshape({0: list(x.shape)})
+    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0]
+
+
+def _check_ir_parity(model, xml: Path, batch: int, hw: int, tol: float = 1e-3):
+    from yolo_slim.export.parity import compare_decoded
+
+    x = torch.rand(batch, 3, hw, hw, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model.eval()(x).numpy()
+    report = compare_decoded(ref, _ir_output(xml, x.numpy()), tol, "openvino")
+    assert report.ok, report
+    return report
+
+
+def test_odd_channel_cfg_dynamo_dynamic_batch(tmp_path):
+    """The default (dynamo) exporter on a pruned-like cfg; meta.json round trip; IR at batch 3."""
+    from yolo_slim.darknet.cfg import parse_cfg
+    from yolo_slim.export.meta import cfg_sha256, read_meta
+    from yolo_slim.model import Darknet
+
+    cfg_path = tmp_path / "odd.cfg"
+    cfg_path.write_text(ODD_CFG)
+    model = Darknet.from_cfg(cfg_path, img_size=96)
+    _random_bn(model)
+    weights = tmp_path / "odd.weights"
+    model.save_darknet_weights(weights)
+    cfg = _cfg(tmp_path, str(cfg_path), img_size=96, batch=2, dynamic=["batch"], exporter="dynamo")
+    cfg.weights = str(weights)
+    cfg.names = ["cat", "dog"]
+    from yolo_slim.export.task import export
+
+    metrics, artifacts = export(cfg)
+    assert metrics["export/onnx_parity/ok"] == 1.0 and metrics["export/onnx_parity/rel_error"] <= 1e-4
+    assert metrics["export/ir_parity/ok"] == 1.0
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(artifacts["onnx"])))
+    assert not list(artifacts["onnx"].parent.glob("*.data"))  # single file
+    meta = read_meta(artifacts["meta"])
+    assert meta["names"] == ["cat", "dog"] and meta["input_size"] == [96, 96]
+    assert meta["strides"] == [[8.0, 8.0], [4.0, 4.0]]  # from feature maps, not the file name
+    assert meta["anchors"][0] == [[30.0, 30.0], [40.0, 48.0], [60.0, 60.0]]
+    assert meta["cfg_sha256"] == cfg_sha256(parse_cfg(cfg_path)) and meta["random_init"] is False
+    assert meta["precision"] == "fp32" and meta["nms_in_graph"] is False
+    _check_ir_parity(model, artifacts["xml"], batch=3, hw=96)
+
+
+def test_yolov4_tiny_split_routes_batch2(tmp_path):
+    from yolo_slim.export.task import export
+    from yolo_slim.model import Darknet
+
+    cfg = _cfg(tmp_path, "yolov4-tiny", img_size=128, batch=2, exporter="torchscript")
+    cfg.model.classes = 3
+    metrics, artifacts = export(cfg)
+    assert metrics["export/onnx_parity/ok"] == 1.0
+    meta = json.loads(artifacts["meta"].read_text())
+    assert meta["random_init"] is True and meta["weights"] is None and meta["num_classes"] == 3
+    assert meta["strides"] == [[32.0, 32.0], [16.0, 16.0]]
+    torch.manual_seed(0)
+    model = Darknet.from_cfg("yolov4-tiny", classes=3, img_size=128)
+    # export seeded the same way, so the random init is identical
+    _check_ir_parity(model, artifacts["xml"], batch=2, hw=128)
+
+
+def _image_folder(tmp: Path, n: int = 6) -> Path:
+    folder = tmp / "calib"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cv2.imwrite(str(folder / f"{i}.png"), rng.integers(0, 255, (80, 100, 3), dtype=np.uint8))
+    return folder
+
+
+def test_fp16_and_graph_nms(tmp_path):
+    import openvino as ov
+
+    from yolo_slim.deploy.detector import OpenVINODetector
+    from yolo_slim.export.task import export
+
+    cfg_path = tmp_path / "odd.cfg"
+    cfg_path.write_text(ODD_CFG)
+    folder = _image_folder(tmp_path)
+    base = _cfg(tmp_path, str(cfg_path), img_size=96, exporter="torchscript", formats=["openvino"])
+    base.data = str(folder)
+
+    fp16 = base.copy()
+    fp16.export.precision, fp16.export.out_dir = "fp16", str(tmp_path / "fp16")
+    _, art16 = export(fp16)
+    assert "onnx" not in art16
+    consts = [op for op in ov.Core().read_model(str(art16["xml"])).get_ops() if op.get_type_name() == "Constant"]
+    assert any(op.get_element_type() == ov.Type.f16 for op in consts)
+
+    nms = base.copy()
+    nms.export.update({"nms": "graph", "out_dir": str(tmp_path / "nms"), "conf_thres": 0.2})
+    _, artn = export(nms)
+    host = base.copy()
+    host.export.update({"out_dir": str(tmp_path / "host")})
+    _, arth = export(host)
+    img = cv2.imread(str(next(folder.iterdir())))
+    in_graph = OpenVINODetector(artn["xml"]).detect(img)
+    on_host = OpenVINODetector(arth["xml"], conf_thres=0.2).detect(img)
+    assert OpenVINODetector(artn["xml"]).nms_in_graph
+    assert len(in_graph) == len(on_host) > 0
+    order = lambda d: d[np.lexsort((d[:, 0], -d[:, 4]))]  # noqa: E731
+    np.testing.assert_allclose(order(in_graph), order(on_host), atol=1e-2)
+
+
+@pytest.mark.slow
+def test_int8_quantization(tmp_path):
+    """NNCF INT8 with calibration images from a folder; the decode stays float (about 30 s)."""
+    import openvino as ov
+
+    from yolo_slim.export.task import export
+
+    cfg_path = tmp_path / "odd.cfg"
+    cfg_path.write_text(ODD_CFG)
+    base = _cfg(tmp_path, str(cfg_path), img_size=96, exporter="torchscript", formats=["openvino"])
+    base.data = str(_image_folder(tmp_path))
+    int8 = base.copy()
+    int8.export.update({"precision": "int8", "out_dir": str(tmp_path / "int8"), "calibration_images": 4})
+    metrics, art8 = export(int8)
+    assert metrics["export/calibration_images"] == 4
+    types = {op.get_type_name() for op in ov.Core().read_model(str(art8["xml"])).get_ops()}
+    assert "FakeQuantize" in types
+    assert json.loads(art8["meta"].read_text())["precision"] == "int8"
+    assert (art8["xml_fp32"]).is_file()
+
+    from yolo_slim.export.quantize import decode_node_names
+
+    q = ov.Core().read_model(str(art8["xml"]))
+    fq_inputs = {n.get_friendly_name() for op in q.get_ops() if op.get_type_name() == "FakeQuantize" for n in [op.output(0).get_target_inputs().pop().get_node()]}
+    assert not fq_inputs & set(decode_node_names(q))
+
+
+def test_bad_options(tmp_path):
+    from yolo_slim.errors import ConfigError, ExportError
+    from yolo_slim.export.task import export
+
+    with pytest.raises(ConfigError, match="export.precision"):
+        export(_cfg(tmp_path, "yolov4-tiny", precision="int4"))
+    with pytest.raises(ConfigError, match="export.formats"):
+        export(_cfg(tmp_path, "yolov4-tiny", formats=["tflite"]))
+    with pytest.raises(ConfigError, match="needs calibration images"):
+        export(_cfg(tmp_path, "yolov4-tiny", img_size=64, precision="int8", exporter="torchscript"))
+    with pytest.raises(ExportError, match="unknown dynamic axes"):
+        export(_cfg(tmp_path, "yolov4-tiny", img_size=64, dynamic=["channels"]))
