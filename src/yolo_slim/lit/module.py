@@ -1,0 +1,359 @@
+"""`YoloLitModule`: the LightningModule that trains a darknet-cfg YOLO model.
+
+One module serves baseline training and fine-tuning of pruned models: the
+architecture is whatever cfg it is given (a zoo name, a `.cfg` path, or the cfg text a
+checkpoint carries), and it starts from scratch, from darknet `.weights` (optionally
+up to a cutoff layer) or from the weights of a Lightning checkpoint.
+
+Training policy follows the YOLOv3/v4 recipe: SGD with Nesterov momentum (or Adam),
+three parameter groups (BatchNorm weights, conv weights with weight decay, biases),
+a linear warm-up that ends exactly at lr0 and a cosine or step schedule
+(`lit.schedule`), an EMA of the weights (`lit.ema`) that validation uses and that is
+saved, and the loss of `lit.loss` scaled by the nominal batch (darknet accumulates
+gradients to 64 images per update). Validation runs NMS and `DetectionMetrics`.
+
+Hyperparameters are stored as plain containers so checkpoints load with
+``torch.load(..., weights_only=True)``. A checkpoint also carries the darknet cfg
+text, so a checkpoint of a pruned model rebuilds itself.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra.utils
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from torch import Tensor, nn
+
+from yolo_slim.darknet.cfg import load_cfg, parse_cfg_text, write_cfg_text
+from yolo_slim.errors import ConfigError, WeightsError
+from yolo_slim.lit.ema import ModelEMA
+from yolo_slim.lit.loss import YoloLoss
+from yolo_slim.lit.schedule import WarmupSchedule
+from yolo_slim.metrics.detection import DetectionMetrics
+from yolo_slim.model import Darknet
+from yolo_slim.ops.boxes import xywh_to_xyxy
+from yolo_slim.ops.nms import non_max_suppression
+
+CFG_KEY = "darknet_cfg"
+RNG_KEY = "rng_states"
+_DEFAULT_OPTIMIZER = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.937, "nesterov": True, "weight_decay": 0.0005}
+_DEFAULT_SCHEDULER = {"kind": "cosine", "warmup_epochs": 3.0, "warmup_bias_lr": 0.1, "lrf": 0.01, "milestones": [0.8, 0.9], "gamma": 0.1}
+_DEFAULT_VAL = {"conf_thres": 0.001, "iou_thres": 0.6, "score_threshold": 0.1, "max_det": 300}
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers -> dicts and lists (checkpoints must not hold DictConfig)."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def ema_state_dict(state_dict: Mapping[str, Tensor], prefer_ema: bool = True) -> dict[str, Tensor]:
+    """The `Darknet` weights inside a `YoloLitModule` state dict.
+
+    Args:
+        state_dict: a module (or checkpoint ``state_dict``) with ``model.*`` and
+            ``ema.module.*`` keys.
+        prefer_ema: take the EMA weights when present, else the raw ones.
+
+    Returns:
+        A state dict for `Darknet.load_state_dict`.
+    """
+    for prefix in (("ema.module.", "model.") if prefer_ema else ("model.",)):
+        picked = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if picked:
+            return picked
+    return {}
+
+
+def check_matching_state(own: Mapping[str, Tensor], state: Mapping[str, Tensor], source: str) -> None:
+    """Raise a `WeightsError` listing every key and shape where ``state`` differs from ``own``."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        lines = [f"{source}: the weights do not match the model's architecture (cfg)"]
+        if wrong:
+            lines.append(f"  {len(wrong)} tensors differ in shape, e.g. " + "; ".join(wrong[:3]))
+        if missing:
+            lines.append(f"  {len(missing)} tensors missing, e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            lines.append(f"  {len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:3])}")
+        lines.append("  use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)")
+        raise WeightsError("\n".join(lines))
+
+
+def load_matching_state(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` or raise a `WeightsError` listing every mismatch."""
+    check_matching_state(model.state_dict(), state, source)
+    model.load_state_dict(state)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """`torch.load` a Lightning checkpoint with ``weights_only=True``, errors as `WeightsError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise WeightsError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+    return ckpt
+
+
+class YoloLitModule(pl.LightningModule):
+    """Trains and validates a darknet-cfg YOLO model.
+
+    Args:
+        cfg: zoo name (``yolov4``, ...) or `.cfg` path of the architecture.
+        classes: number of classes; None takes the datamodule's ``num_classes`` at
+            setup (or the cfg's when there is no datamodule).
+        img_size: network input side in pixels written to the cfg's ``[net]``.
+        cfg_text: darknet cfg text; overrides ``cfg`` (checkpoints set it).
+        weights: initial weights: darknet ``.weights`` or a Lightning ``.ckpt``
+            (its EMA weights); ignored when resuming a run.
+        cutoff: with ``.weights``: load only layers ``< cutoff`` (pretrained backbone).
+        optimizer: Hydra config of a partial optimizer (``_target_``, ``_partial_:
+            true``, ``lr``, ``weight_decay``, ...).
+        scheduler: ``kind`` (cosine|step), ``warmup_epochs``, ``warmup_bias_lr``,
+            ``lrf``, ``milestones``, ``gamma``.
+        loss: keyword arguments of `YoloLoss`.
+        ema: ``enabled``, ``decay``, ``tau``.
+        val: ``conf_thres``, ``iou_thres`` (NMS), ``score_threshold`` (P/R),
+            ``max_det``.
+        nominal_batch_size: images per optimizer update the loss scale assumes
+            (darknet's 64); the trainer accumulates gradients to reach it.
+    """
+
+    def __init__(
+        self,
+        cfg: str = "yolov4-tiny",
+        classes: int | None = None,
+        img_size: int | None = None,
+        cfg_text: str | None = None,
+        weights: str | None = None,
+        cutoff: int | None = None,
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        loss: Mapping[str, Any] | None = None,
+        ema: Mapping[str, Any] | None = None,
+        val: Mapping[str, Any] | None = None,
+        nominal_batch_size: int = 64,
+    ) -> None:
+        super().__init__()
+        args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        args["optimizer"] = dict(_DEFAULT_OPTIMIZER if optimizer is None else args["optimizer"])
+        args["scheduler"] = {**_DEFAULT_SCHEDULER, **(args["scheduler"] or {})}
+        args["loss"] = dict(args["loss"] or {})
+        args["ema"] = {"enabled": True, "decay": 0.9999, "tau": 2000.0, **(args["ema"] or {})}
+        args["val"] = {**_DEFAULT_VAL, **(args["val"] or {})}
+        if nominal_batch_size < 1:
+            raise ConfigError(f"model.nominal_batch_size must be >= 1, got {nominal_batch_size}")
+        self.save_hyperparameters(args)
+        self.model: Darknet | None = None
+        self.ema: ModelEMA | None = None
+        if cfg_text is not None or classes is not None:
+            self._build()
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, classes: int | None = None) -> None:
+        hp = self.hparams
+        if hp.cfg_text is not None:
+            dcfg = parse_cfg_text(hp.cfg_text, source=f"{hp.cfg} (checkpoint cfg)")
+            if classes is not None and dcfg.num_classes != classes:
+                raise WeightsError(f"the checkpoint's model has {dcfg.num_classes} classes, the data has {classes}")
+        else:
+            dcfg = load_cfg(hp.cfg, classes if classes is not None else hp.classes, hp.img_size)
+        self.model = Darknet(dcfg)
+        self.hparams["classes"] = dcfg.num_classes
+        self.hparams["cfg_text"] = write_cfg_text(dcfg)
+        self._build_ema()
+        self.criterion = YoloLoss(self.model.heads, **self.hparams.loss)
+        self.val_metrics = DetectionMetrics(dcfg.num_classes, score_threshold=self.hparams.val["score_threshold"])
+
+    def _build_ema(self) -> None:
+        e = self.hparams.ema
+        self.ema = ModelEMA(self.model, e["decay"], e["tau"]) if e["enabled"] else None
+
+    def setup(self, stage: str) -> None:
+        if self.model is None:
+            datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+            self._build(getattr(datamodule, "num_classes", None))
+        if stage == "fit" and self.hparams.weights and self._trainer is not None and self.trainer.ckpt_path is None:
+            self.load_initial_weights(self.hparams.weights, self.hparams.cutoff)
+
+    def load_initial_weights(self, path: str | os.PathLike, cutoff: int | None = None) -> None:
+        """Initialise the model from darknet ``.weights`` or a ``.ckpt`` (EMA weights), then reset the EMA."""
+        path = Path(path)
+        if path.suffix == ".ckpt":
+            if cutoff is not None:
+                raise ConfigError("model.cutoff applies to darknet .weights, not to a .ckpt")
+            state = ema_state_dict(read_checkpoint(path)["state_dict"])
+            load_matching_state(self.model, state, str(path))
+        else:
+            self.model.load_darknet_weights(path, cutoff)
+        self._build_ema()
+
+    @property
+    def eval_model(self) -> Darknet:
+        """The model validation uses: the EMA weights when enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+    # ------------------------------------------------------------------ steps
+
+    def forward(self, images: Tensor) -> list[Tensor] | Tensor:
+        return self.model(images)
+
+    def _log_losses(self, stage: str, parts: Any, batch_size: int, **kwargs: Any) -> None:
+        total = parts.total.detach()
+        values = {f"{stage}/loss": total, f"{stage}/box": parts.box.detach(), f"{stage}/obj": parts.obj.detach(), f"{stage}/cls": parts.cls.detach()}
+        self.log_dict(values, batch_size=batch_size, **kwargs)
+
+    def loss_scale(self, batch_size: int) -> float:
+        """Factor from batch-mean loss to the summed loss darknet's update uses.
+
+        Lightning divides by the accumulation steps and DDP averages over ranks, so
+        the scale restores a sum over the ``batch * accumulate * world`` images of one
+        update (as YOLOv3/v4 trainers do).
+        """
+        if self._trainer is None:
+            return float(batch_size)
+        return float(batch_size * self.trainer.accumulate_grad_batches * self.trainer.world_size)
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
+        images, targets = batch["images"], batch["targets"]
+        outputs = self.model(images)
+        loss, parts = self.criterion(outputs, targets, (images.shape[2], images.shape[3]))
+        self._log_losses("train", parts, images.shape[0], on_step=True, on_epoch=True, prog_bar=True)
+        return loss * self.loss_scale(images.shape[0])
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        images, targets = batch["images"], batch["targets"]
+        hw = (images.shape[2], images.shape[3])
+        model = self.eval_model
+        maps = model.forward_maps(images)
+        heads = model.heads
+        _, parts = self.criterion([h.reshape(m) for h, m in zip(heads, maps)], targets, hw)
+        self._log_losses("val", parts, images.shape[0], on_step=False, on_epoch=True, sync_dist=True)
+        decoded = torch.cat([h.decode(m, hw) for h, m in zip(heads, maps)], 1)
+        v = self.hparams.val
+        detections = non_max_suppression(decoded, v["conf_thres"], v["iou_thres"], max_det=v["max_det"])
+        self.val_metrics.update(detections, targets_to_pixels(targets, images.shape[0], hw))
+
+    def on_validation_epoch_end(self) -> None:
+        result = self.val_metrics.compute()  # gathers every rank's matches
+        names = ("precision", "recall", "f1", "mAP50", "mAP50_95")
+        self.log_dict({f"val/{n}": result[n].to(self.device) for n in names}, prog_bar=False, sync_dist=False, rank_zero_only=False)
+        self.val_metrics.reset()
+
+    # ------------------------------------------------------------------ optimisation
+
+    def parameter_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """BatchNorm weights (no decay), conv weights (decay), biases (no decay)."""
+        bn_weights, conv_weights, biases = [], [], []
+        for module in self.model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                bn_weights.append(module.weight)
+                biases.append(module.bias)
+            elif isinstance(module, nn.Conv2d):
+                conv_weights.append(module.weight)
+                if module.bias is not None:
+                    biases.append(module.bias)
+        return [
+            {"params": bn_weights, "weight_decay": 0.0, "name": "bn"},
+            {"params": conv_weights, "weight_decay": weight_decay, "name": "weights"},
+            {"params": biases, "weight_decay": 0.0, "name": "biases"},
+        ]
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt_cfg = dict(self.hparams.optimizer)
+        opt_cfg.setdefault("_partial_", True)
+        weight_decay = float(opt_cfg.get("weight_decay", 0.0))
+        optimizer = hydra.utils.instantiate(opt_cfg)(self.parameter_groups(weight_decay))
+        s = self.hparams.scheduler
+        total = int(self.trainer.estimated_stepping_batches)
+        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
+        warmup = int(round(float(s["warmup_epochs"]) * total / epochs))
+        lambdas = []
+        for group in optimizer.param_groups:
+            start = float(s["warmup_bias_lr"]) / group["lr"] if group["name"] == "biases" and group["lr"] > 0 else 0.0
+            lambdas.append(WarmupSchedule(total, min(warmup, total), s["kind"], float(s["lrf"]), tuple(s["milestones"]), float(s["gamma"]), start))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CFG_KEY] = write_cfg_text(self.model.cfg)
+        np_state = np.random.get_state()
+        checkpoint[RNG_KEY] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python": _python_state_to_plain(random.getstate()),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        text = checkpoint.get(CFG_KEY)
+        if self.model is None:
+            if text is None:
+                raise WeightsError("the checkpoint carries no darknet cfg; build the module with its cfg first")
+            self.hparams["cfg_text"] = text
+            self._build()
+        check_matching_state(self.state_dict(), checkpoint["state_dict"], "checkpoint")
+        rng = checkpoint.get(RNG_KEY)
+        if rng:
+            torch.set_rng_state(rng["torch"])
+            if rng["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            n = rng["numpy"]
+            np.random.set_state((n[0], n[1].numpy(), n[2], n[3], n[4]))
+            random.setstate(_python_state_from_plain(rng["python"]))
+
+
+def targets_to_pixels(targets: Tensor, batch_size: int, input_hw: tuple[int, int]) -> list[Tensor]:
+    """Split normalised batch targets per image, as pixel corner boxes.
+
+    Args:
+        targets: Tensor[M, 6]: image index, class, cx, cy, w, h (normalised).
+        batch_size: B.
+        input_hw: network input (height, width), pixels.
+
+    Returns:
+        B tensors [M_i, 5]: class, x1, y1, x2, y2 in input pixels.
+    """
+    h, w = input_hw
+    scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=targets.device)
+    boxes = xywh_to_xyxy(targets[:, 2:6].float() * scale)
+    rows = torch.cat((targets[:, 1:2].float(), boxes), 1)
+    return [rows[targets[:, 0] == i] for i in range(batch_size)]
+
+
+def _python_state_to_plain(state: tuple) -> list:
+    version, internal, gauss = state
+    return [int(version), list(internal), gauss]
+
+
+def _python_state_from_plain(plain: list) -> tuple:
+    return (int(plain[0]), tuple(int(v) for v in plain[1]), plain[2])
