@@ -1,0 +1,61 @@
+"""prune(cfg): files written, checkpoint loadable, bad requests refused (cost-only, no data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from yolo_slim.darknet.cfg import parse_cfg
+from yolo_slim.errors import PruneError
+from yolo_slim.lit.module import ema_state_dict, load_matching_state, read_checkpoint
+from yolo_slim.model import Darknet
+from yolo_slim.prune.plan import load_plan
+from yolo_slim.prune.task import prune
+
+CONF = Path(__file__).parents[3] / "conf"
+
+
+def _cfg(out: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(
+            config_name="prune",
+            overrides=["data.data=none", "latency_runs=1", "model.cfg=yolov4-tiny", "model.classes=2", "img_size=64", f"paths.output_dir={out}", *overrides],
+        )
+
+
+def test_layer_channel_run_writes_everything(tmp_path):
+    metrics, artifacts = prune(_cfg(tmp_path, "prune=channel", "prune.global_percent=0.5", "prune.channel_multiple=8"))
+    assert set(artifacts) == {"plan", "cfg", "weights", "ckpt", "report_json", "report_md"}
+    assert 0 < metrics["prune/params_ratio"] < 1 and 0 < metrics["prune/bflops_ratio"] < 1
+    plan = load_plan(artifacts["plan"])
+    assert plan.global_percent == 0.5 and plan.channel_multiple == 8
+    model = Darknet(parse_cfg(artifacts["cfg"]))
+    model.load_darknet_weights(artifacts["weights"])
+    ckpt = Darknet(parse_cfg(artifacts["cfg"]))
+    load_matching_state(ckpt, ema_state_dict(read_checkpoint(artifacts["ckpt"])["state_dict"]), "pruned.ckpt")
+    for a, b in zip(model.state_dict().values(), ckpt.state_dict().values()):
+        assert torch.equal(a, b)
+    report = json.loads(artifacts["report_json"].read_text())
+    assert set(report["rows"]) == {"original", "pruned"}
+    assert "| pruned |" in artifacts["report_md"].read_text()
+
+
+def test_plan_file_is_reapplied(tmp_path):
+    _, first = prune(_cfg(tmp_path / "a", "prune.global_percent=0.3"))
+    _, second = prune(_cfg(tmp_path / "b", f"prune.plan={first['plan']}", "prune.global_percent=0.9"))
+    assert first["cfg"].read_text() == second["cfg"].read_text()
+
+
+def test_bad_requests_are_refused(tmp_path):
+    with pytest.raises(PruneError, match=r"global_percent=1.0 is outside \[0.0, 1.0\)"):
+        prune(_cfg(tmp_path, "prune.global_percent=1.0"))
+    with pytest.raises(PruneError, match="has only 0 removable residual units"):
+        prune(_cfg(tmp_path, "prune=layer", "prune.shortcuts=2"))
+    cfg_path = tmp_path / "pruned.cfg"
+    Darknet.from_cfg("yolov4-tiny", classes=2).to_cfg(cfg_path)
+    with pytest.raises(PruneError, match="is an input of this run"):
+        prune(_cfg(tmp_path, f"model.cfg={cfg_path}"))
