@@ -110,8 +110,8 @@ def load_arrays(model: "Darknet", arrays: Arrays) -> None:  # noqa: F821
 def apply_plan(model: "Darknet", plan: PrunePlan, *, graph: ChannelGraph | None = None, fold: bool = True) -> "Darknet":  # noqa: F821
     """Build the compact model for `plan` (the input model is not modified).
 
-    The result is in eval mode, carries the input's `.weights` header, and its BN
-    layers keep the input's epsilon and momentum.
+    The result is in eval mode and carries the input's `.weights` header; its
+    modules are built fresh from the compact cfg (darknet's BN epsilon 1e-5).
 
     Raises:
         PruneError: the plan does not fit the model's cfg.

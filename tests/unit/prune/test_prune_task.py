@@ -27,7 +27,7 @@ def _cfg(out: Path, *overrides: str):
         )
 
 
-def test_layer_channel_run_writes_everything(tmp_path):
+def test_channel_run_writes_everything(tmp_path):
     metrics, artifacts = prune(_cfg(tmp_path, "prune=channel", "prune.global_percent=0.5", "prune.channel_multiple=8"))
     assert set(artifacts) == {"plan", "cfg", "weights", "ckpt", "report_json", "report_md"}
     assert 0 < metrics["prune/params_ratio"] < 1 and 0 < metrics["prune/bflops_ratio"] < 1
