@@ -18,6 +18,7 @@ from yolo_slim.errors import YoloSlimError
 
 COMMANDS = {
     "info": "print a darknet-style per-layer table with params, BFLOPs and .weights size",
+    "sparsity": "summarise BatchNorm gamma sparsity of a .weights file or checkpoint",
     "graph": "print the channel dependency graph: coupled channel groups, what is prunable and why not",
 }
 

@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import argparse
 
+from yolo_slim.cli import positive_int
 from yolo_slim.darknet.cfg import load_cfg
 from yolo_slim.graph import build_graph, format_graph
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cfg", metavar="CFG_OR_NAME", help="a darknet .cfg file or a model-zoo name (yolov4, yolov4-tiny, ...)")
-    parser.add_argument("--classes", type=_positive_int, help="rewrite the heads for this many classes (default: as in the cfg)")
+    parser.add_argument("--classes", type=positive_int, help="rewrite the heads for this many classes (default: as in the cfg)")
 
 
 def run(args: argparse.Namespace) -> int:

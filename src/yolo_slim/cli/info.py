@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import json
 
+from yolo_slim.cli import positive_int
 from yolo_slim.darknet.cfg import DarknetCfg, load_cfg
 from yolo_slim.darknet.sections import ConvSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection
 from yolo_slim.darknet.shapes import Shape
@@ -21,20 +22,12 @@ from yolo_slim.metrics.cost import LayerCost, ModelCost, count_cost
 _KINDS = {"convolutional": "conv", "maxpool": "max", "upsample": "upsample", "route": "route", "shortcut": "shortcut", "yolo": "yolo"}
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cfg", metavar="CFG_OR_NAME", help="a darknet .cfg file or a model-zoo name (yolov4, yolov4-tiny, ...)")
-    parser.add_argument("--classes", type=_positive_int, help="rewrite the heads for this many classes (default: as in the cfg; 80 for zoo names)")
-    parser.add_argument("--img-size", type=_positive_int, metavar="PIXELS", help="square input size to count at (default: the [net] width and height)")
+    parser.add_argument("--classes", type=positive_int, help="rewrite the heads for this many classes (default: as in the cfg; 80 for zoo names)")
+    parser.add_argument("--img-size", type=positive_int, metavar="PIXELS", help="square input size to count at (default: the [net] width and height)")
     parser.add_argument("--weights", metavar="FILE", help="a darknet .weights file: print its header and check that it fits the cfg")
     parser.add_argument("--json", action="store_true", help="print the totals and per-layer costs as one JSON object instead of the table")
 

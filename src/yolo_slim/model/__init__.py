@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from yolo_slim.model.darknet import Darknet, load_cfg
+from yolo_slim.model.darknet import Darknet
+from yolo_slim.model.loading import load_model
 
-__all__ = ["Darknet", "load_cfg"]
+__all__ = ["Darknet", "load_model"]

@@ -91,6 +91,24 @@ def apply_plan_arrays(
     return new_cfg, sliced, notes
 
 
+def compact_cfg(graph: ChannelGraph, plan: PrunePlan) -> DarknetCfg:
+    """The compact cfg `plan` leads to, without touching any weights (for cost
+    predictions such as "BFLOPs after pruning at 0.7")."""
+    keep = check_plan(graph, plan)
+    cfg = graph.cfg
+    layers = list(cfg.layers)
+    for i, s in enumerate(cfg.layers):
+        if isinstance(s, ConvSection) and i not in plan.removed_layers:
+            kept = int(np.count_nonzero(keep[graph.positions[i]]))
+            if kept != s.filters:
+                c_in = graph.shapes[i - 1].c if i > 0 else cfg.net.channels
+                layers[i] = replace(s, filters=kept, groups=kept) if _is_depthwise(s, c_in) else replace(s, filters=kept)
+    new_cfg = replace(cfg, layers=tuple(layers))
+    if plan.removed_layers:
+        new_cfg, _ = remove_layers(new_cfg, set(plan.removed_layers))
+    return new_cfg
+
+
 def load_arrays(model: "Darknet", arrays: Arrays) -> None:  # noqa: F821
     """Copy per-conv `.weights` arrays into a model built from the matching cfg."""
     blocks = model.conv_blocks()

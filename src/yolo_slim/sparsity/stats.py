@@ -103,13 +103,14 @@ def predicted_bflops(model, percents: Sequence[float]) -> dict[float, float]:
     """
     from yolo_slim.graph import build_graph
     from yolo_slim.metrics.cost import count_cost
-    from yolo_slim.prune.plan import plan_channel_pruning, pruned_cfg
+    from yolo_slim.prune.plan import plan_channel_pruning
+    from yolo_slim.prune.surgery import compact_cfg
 
     graph = build_graph(model.cfg)
     out: dict[float, float] = {}
     for percent in percents:
         plan = plan_channel_pruning(model, graph, global_percent=percent)
-        out[float(percent)] = count_cost(pruned_cfg(model.cfg, plan)).bflops
+        out[float(percent)] = count_cost(compact_cfg(graph, plan)).bflops
     return out
 
 
