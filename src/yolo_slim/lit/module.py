@@ -237,7 +237,7 @@ class YoloLitModule(pl.LightningModule):
         images, targets = batch["images"], batch["targets"]
         outputs = self.model(images)
         loss, parts = self.criterion(outputs, targets, (images.shape[2], images.shape[3]))
-        self._log_losses("train", parts, images.shape[0], on_step=True, on_epoch=True, prog_bar=True)
+        self._log_losses("train", parts, images.shape[0], on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss * self.loss_scale(images.shape[0])
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
@@ -247,6 +247,22 @@ class YoloLitModule(pl.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.val_metrics.reset()
+        self._broadcast_eval_buffers()
+
+    def _broadcast_eval_buffers(self) -> None:
+        """Give every DDP rank rank 0's BatchNorm statistics of the evaluated model.
+
+        Parameters agree across ranks (gradients are all-reduced), but each rank's
+        BatchNorm running statistics, and so its EMA of them, follow its own batches
+        since the last forward. Broadcasting them makes every rank validate the
+        model rank 0 saves.
+        """
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        if torch.distributed.get_world_size() < 2:
+            return
+        for buffer in self.eval_model.buffers():
+            torch.distributed.broadcast(buffer.data, src=0)
 
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         images, targets = batch["images"], batch["targets"]
@@ -262,9 +278,9 @@ class YoloLitModule(pl.LightningModule):
         self.val_metrics.update(detections, targets_to_pixels(targets, images.shape[0], hw))
 
     def on_validation_epoch_end(self) -> None:
-        result = self.val_metrics.compute()  # gathers every rank's matches
+        result = self.val_metrics.compute()  # gathers every rank's matches: the same values on all ranks
         names = ("precision", "recall", "f1", "mAP50", "mAP50_95")
-        self.log_dict({f"val/{n}": result[n].to(self.device) for n in names}, prog_bar=False, sync_dist=False, rank_zero_only=False)
+        self.log_dict({f"val/{n}": result[n].to(self.device) for n in names}, sync_dist=True)
         self.val_metrics.reset()
 
     # ------------------------------------------------------------------ optimisation
