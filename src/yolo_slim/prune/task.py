@@ -8,6 +8,17 @@ configured, optionally re-calibrates BatchNorm, and writes into the run dir:
 `train.py experiment=*_finetune weights=...` loads), `plan.json`, `report.json` and
 `report.md` (one row before, one after: P, R, mAP@0.5, params, .weights size,
 latency, BFLOPs). `data.data=none` (or `~data`) gives a cost-only report.
+
+`prune.search=true` first finds the optimal pruning point itself (the strongest
+`global_percent`, or `shortcuts` for `prune=layer`, whose masked mAP@0.5 stays within
+`prune.tolerance` of the unpruned model; see `yolo_slim.prune.search`), then prunes at
+that setting as usual; the report lists every evaluated point.
+
+Evaluation data is built once per run: the validation batches are decoded,
+letterboxed and kept in RAM as a list (reused by the original, masked, every search
+point and the compact model), and the training set is only loaded when
+`recalibrate_bn` needs it. Across the processes of a multirun the on-disk dataset is
+reused (the built-in one is generated once, keyed by its parameters).
 """
 
 from __future__ import annotations
@@ -20,17 +31,19 @@ from typing import Any
 import hydra.utils
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from yolo_slim.darknet.cfg import load_cfg, write_atomic, write_cfg_text
 from yolo_slim.errors import ConfigError, PruneError
-from yolo_slim.graph import build_graph
+from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.metrics.cost import count_cost, measure_latency
 from yolo_slim.model import Darknet
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
-from yolo_slim.prune.surgery import apply_plan
+from yolo_slim.prune.search import SearchResult, search_strongest
+from yolo_slim.prune.surgery import apply_plan, compact_cfg
+from yolo_slim.prune.sweep import setting_label
 
 _log = logging.getLogger(__name__)
 
@@ -60,14 +73,14 @@ def load_model(cfg_or_name: str, weights: str | None, classes: int | None, img_s
     return model.eval()
 
 
-def make_plan(model: Darknet, p: DictConfig) -> PrunePlan:
+def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) -> PrunePlan:
     """The plan `prune.*` asks for (or the plan file `prune.plan`)."""
     if p.get("plan"):
         return load_plan(p.plan)
     mode = p.get("mode")
     if mode not in MODES:
         raise ConfigError(f"prune.mode={mode!r}; expected one of {', '.join(MODES)}")
-    graph = build_graph(model.cfg)
+    graph = graph if graph is not None else build_graph(model.cfg)
     kw = dict(
         global_percent=float(p.global_percent),
         layer_keep=float(p.layer_keep),
@@ -83,7 +96,8 @@ def make_plan(model: Darknet, p: DictConfig) -> PrunePlan:
 
 
 def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig) -> dict[str, float]:
-    """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`."""
+    """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`
+    (a DataLoader or any iterable of its batches, e.g. a cached list)."""
     from yolo_slim.lit.module import targets_to_pixels
     from yolo_slim.metrics.detection import DetectionMetrics
     from yolo_slim.ops.nms import non_max_suppression
@@ -144,6 +158,80 @@ def _checkpoint(model: Darknet) -> dict[str, Any]:
     }
 
 
+def search_axis(p: DictConfig) -> str:
+    """The parameter `prune.search` varies: `shortcuts` for layer pruning, else `global_percent`."""
+    return "shortcuts" if p.get("mode") == "layer" else "global_percent"
+
+
+def run_search(
+    model: Darknet, graph: ChannelGraph, p: DictConfig, batches: list[Any], reference_map: float, e: DictConfig
+) -> SearchResult:
+    """Coarse-then-fine search of the optimal pruning point on the masked model.
+
+    Every point plans with `prune.*` (the searched axis replaced), masks the model's
+    gammas (no surgery) and evaluates it on `batches`; its BFLOPs and params come
+    from the compact cfg the plan leads to.
+
+    Raises:
+        ConfigError: `prune.plan` is set, or bad search options.
+    """
+    if p.get("plan"):
+        raise ConfigError("prune.search=true plans by itself; drop prune.plan=...")
+    axis = search_axis(p)
+    o = p.get("search_options") or {}
+    integer = axis == "shortcuts"
+    low = o.get("low")
+    high = o.get("high")
+    resolution = o.get("resolution")
+    low = 0 if low is None else low
+    high = (len(graph.units) if integer else 0.95) if high is None else high
+    resolution = (1 if integer else 0.01) if resolution is None else resolution
+    hw = model.cfg.input_hw
+
+    def point(value: float) -> dict[str, float]:
+        plan = make_plan(model, OmegaConf.merge(p, {axis: value}), graph)
+        quality = evaluate(mask_model(model, plan, graph=graph), batches, model.num_classes, e)
+        cost = count_cost(compact_cfg(graph, plan), hw)
+        return {**quality, "bflops": cost.bflops, "params": float(cost.params)}
+
+    result = search_strongest(
+        point, reference_map, tolerance=float(p.get("tolerance", 0.01)), low=low, high=high,
+        coarse=int(o.get("coarse", 5)), resolution=resolution, integer=integer, axis=axis,
+    )
+    for pt in result.points:
+        _log.info("search %s=%s: mAP@0.5 %s %s", axis, pt.value, "-" if pt.mAP50 is None else f"{pt.mAP50:.4f}", "ok" if pt.ok else "too low")
+    return result
+
+
+def _search_markdown(result: SearchResult) -> str:
+    lines = [
+        "",
+        f"## Search over {result.axis} ({len(result.points)} evaluations, bound {result.bound}, masked model)",
+        "",
+        f"reference mAP@0.5 {result.reference_map:.4f}, tolerance {result.tolerance:g}: chosen {result.axis}={result.best}",
+        "",
+        f"| # | stage | {result.axis} | mAP@0.5 | P | R | BFLOPs | within tolerance |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, pt in enumerate(result.points, 1):
+        m = pt.metrics
+
+        def f(key: str, digits: int = 4) -> str:
+            return f"{m[key]:.{digits}f}" if key in m else "-"
+
+        lines.append(
+            f"| {i} | {pt.stage} | {pt.value:g} | {f('mAP50')} | {f('precision')} | {f('recall')} | {f('bflops', 3)} | "
+            f"{'yes' if pt.ok else 'no' + (f' ({pt.note})' if pt.note else '')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     """Run the pruning task; returns stage-prefixed metrics and the written paths.
 
@@ -161,10 +249,14 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         data_cfg = None  # data.data=none: cost-only report
     datamodule = None
     img_size = cfg.get("img_size")
+    p = cfg.prune
+    n_recal = int(p.get("recalibrate_bn", 0) or 0)
+    if p.get("search") and data_cfg is None:
+        raise ConfigError("prune.search=true needs a dataset to score settings on (data.data is none)")
     if data_cfg is not None:
         datamodule = hydra.utils.instantiate(data_cfg)
         datamodule.prepare_data()
-        datamodule.setup("fit")
+        datamodule.setup("fit" if n_recal else "validate")  # the training set only for BN re-calibration
         img_size = img_size or int(data_cfg.img_size)
     classes = cfg.model.get("classes") or (datamodule.num_classes if datamodule is not None else None)
     model = load_model(str(cfg.model.cfg), cfg.get("weights"), classes, img_size)
@@ -173,21 +265,33 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     hw = model.cfg.input_hw
     runs = int(cfg.get("latency_runs", 20))
 
-    plan = make_plan(model, cfg.prune)
-    artifacts = {"plan": save_plan(plan, out / "plan.json")}
     e = cfg.get("eval", {})
+    graph = build_graph(model.cfg)
     quality = {}
+    val: list[Any] = []
+    search = None
     if datamodule is not None:
-        val = datamodule.val_dataloader()
+        val = list(datamodule.val_dataloader())  # decoded and letterboxed once, reused by every evaluation
         quality["original"] = evaluate(model, val, model.num_classes, e)
-        quality["masked"] = evaluate(mask_model(model, plan), val, model.num_classes, e)
-    compact = apply_plan(model.cpu(), plan).to(device)
+    if p.get("search"):
+        search = run_search(model, graph, p, val, quality["original"]["mAP50"], e)
+        if search.best is None:
+            raise PruneError(
+                f"prune.search: no {search.axis} in the searched range keeps mAP@0.5 within {search.tolerance:g} of the unpruned "
+                f"{search.reference_map:.4f} (tried {', '.join(f'{pt.value:g}' for pt in search.points)}); "
+                "raise prune.tolerance or lower prune.search_options.low"
+            )
+        p = OmegaConf.merge(p, {search.axis: search.best})
+    plan = make_plan(model, p, graph)
+    artifacts = {"plan": save_plan(plan, out / "plan.json")}
+    if datamodule is not None:
+        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e)
+    compact = apply_plan(model.cpu(), plan, graph=graph).to(device)
     model.to(device)
-    n_recal = int(cfg.prune.get("recalibrate_bn", 0) or 0)
     if n_recal and datamodule is not None:
         recalibrate_bn(compact, datamodule.train_dataloader(), n_recal)
     if datamodule is not None:
-        quality["pruned"] = evaluate(compact, datamodule.val_dataloader(), compact.num_classes, e)
+        quality["pruned"] = evaluate(compact, val, compact.num_classes, e)
 
     rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
     if "masked" in quality:
@@ -201,9 +305,16 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     torch.save(_checkpoint(compact), tmp)
     tmp.replace(ckpt)
     artifacts["ckpt"] = ckpt
-    report = {"plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal}
+    mode = "plan" if p.get("plan") else str(p.get("mode"))
+    setting = setting_label(plan.to_dict(), mode)
+    report = {
+        "setting": setting, "mode": mode, "overrides": _overrides(), "tolerance": float(p.get("tolerance", 0.01)),
+        "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
+        "search": search.to_dict() if search is not None else None,
+    }
     artifacts["report_json"] = write_atomic(out / "report.json", json.dumps(report, indent=1) + "\n")
-    artifacts["report_md"] = write_atomic(out / "report.md", _markdown(rows, hw, device, plan))
+    md = _markdown(rows, hw, device, plan) + (_search_markdown(search) if search is not None else "")
+    artifacts["report_md"] = write_atomic(out / "report.md", md)
 
     before, after = rows["original"], rows["pruned"]
     metrics = {
@@ -214,6 +325,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "prune/latency_ms": after["latency_ms"],
         "prune/removed_units": float(len(plan.removed_units)),
     }
+    if search is not None:
+        metrics["prune/search_evaluations"] = float(len(search.points))
+        metrics[f"prune/search_{search.axis}"] = float(search.best)
     for key in ("precision", "recall", "mAP50"):
         if key in after:
             metrics[f"prune/{key}"] = after[key]

@@ -1,0 +1,385 @@
+"""Pruning sweeps: the table, the plot and the optimal pruning point.
+
+`python prune.py -m prune.global_percent=0.7,0.8,0.88,0.89,0.9` runs one prune job per
+setting; each writes `report.json` in its job dir. When the multirun ends,
+`PruneSweepCallback` (a Hydra callback registered in `conf/prune.yaml`) collects the
+job rows and writes into the sweep dir `sweep.md`, `sweep.csv`, `sweep.png` and
+`optimal.json`. The optimal pruning point, chosen by hand in the original tutorial, is
+the strongest setting (lowest BFLOPs) whose mAP@0.5 stays within `prune.tolerance`
+(absolute, 0.01 = 1 point) of the unpruned model.
+
+The table, the choice and the plot are pure functions of row dicts (`collect_rows`,
+`sweep_table`, `choose_optimal`, `plot_sweep`, `write_sweep`), usable without Hydra.
+A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs),
+`params`, `weights_mib`, `latency_ms`, `bflops` and, for job rows, `run_dir`, `cfg`,
+`weights`, `ckpt`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from yolo_slim.darknet.cfg import write_atomic
+from yolo_slim.errors import ConfigError, PruneError
+
+_log = logging.getLogger(__name__)
+
+Row = Mapping[str, Any]
+
+REFERENCE_SETTING = "unpruned"
+ERROR_NAME = "error.json"
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("setting", "setting"),
+    ("precision", "P"),
+    ("recall", "R"),
+    ("mAP50", "mAP@0.5"),
+    ("delta_mAP50", "ΔmAP@0.5"),
+    ("params", "Params"),
+    ("weights_mib", ".weights (MiB)"),
+    ("latency_ms", "inference (ms)"),
+    ("bflops", "BFLOPS"),
+    ("optimal", "optimal"),
+)
+"""(row key, column title) of the sweep table, in the original tutorial's order."""
+
+
+@dataclass(frozen=True)
+class SweepRows:
+    """What a sweep dir holds: the unpruned reference row, one row per finished job,
+    and the failed jobs (`{"run_dir", "setting", "error"}`)."""
+
+    reference: dict[str, Any] | None
+    rows: list[dict[str, Any]]
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OptimalChoice:
+    """The optimal pruning point, or None with the reason none was chosen.
+
+    Attributes:
+        row: the chosen row, or None.
+        reference_map: the unpruned model's mAP@0.5 (None in cost-only sweeps).
+        tolerance: accepted absolute mAP@0.5 loss.
+        reason: one sentence saying what was chosen and why (or why nothing was).
+    """
+
+    row: dict[str, Any] | None
+    reference_map: float | None
+    tolerance: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON written as `optimal.json`."""
+        row = self.row or {}
+        return {
+            "setting": row.get("setting"),
+            "reason": self.reason,
+            "tolerance": self.tolerance,
+            "reference_mAP50": self.reference_map,
+            "row": dict(row) if self.row else None,
+            **{k: row.get(k) for k in ("cfg", "weights", "ckpt", "run_dir")},
+        }
+
+
+# ---------------------------------------------------------------------- rows
+def setting_label(plan: Mapping[str, Any], mode: str | None = None) -> str:
+    """A short label of a plan's strength, e.g. `channel global_percent=0.88`."""
+    parts = [mode] if mode else []
+    if plan.get("global_percent") is not None:
+        parts.append(f"global_percent={plan['global_percent']:g}")
+        if int(plan.get("channel_multiple") or 1) != 1:
+            parts.append(f"channel_multiple={plan['channel_multiple']}")
+    if plan.get("shortcuts"):
+        parts.append(f"shortcuts={plan['shortcuts']}")
+    return " ".join(parts) or "plan"
+
+
+def rows_from_report(report: Mapping[str, Any], run_dir: str | os.PathLike | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(reference row, pruned row) of one job's `report.json` content."""
+    rows = report["rows"]
+    reference = {**rows["original"], "setting": REFERENCE_SETTING}
+    setting = report.get("setting") or setting_label(report.get("plan", {}), report.get("mode"))
+    row = {**rows["pruned"], "setting": setting}
+    if report.get("search"):
+        row["search_evaluations"] = report["search"]["evaluations"]
+    if report.get("overrides"):
+        row["overrides"] = list(report["overrides"])
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        row["run_dir"] = str(run_dir)
+        for key, name in (("cfg", "pruned.cfg"), ("weights", "pruned.weights"), ("ckpt", "pruned.ckpt")):
+            row[key] = str(run_dir / name)
+    return reference, row
+
+
+def _same_reference(a: Row, b: Row) -> bool:
+    keys = ("params", "bflops", "mAP50")
+    return all((k in a) == (k in b) and (k not in a or math.isclose(float(a[k]), float(b[k]), rel_tol=1e-6, abs_tol=1e-9)) for k in keys)
+
+
+def collect_rows(sweep_dir: str | os.PathLike) -> SweepRows:
+    """The rows of every job under `sweep_dir` (each `*/report.json`, any depth).
+
+    Raises:
+        PruneError: the jobs pruned different unpruned models (their reference rows
+            differ), so one table would compare unlike things.
+    """
+    root = Path(sweep_dir)
+    reference: dict[str, Any] | None = None
+    rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    for path in sorted(root.rglob("report.json"), key=lambda p: (len(p.parts), str(p))):
+        ref, row = rows_from_report(json.loads(path.read_text()), path.parent)
+        if reference is None:
+            reference = ref
+        elif not _same_reference(reference, ref):
+            raise PruneError(
+                f"{path}: its unpruned model differs from the other jobs' (params {ref['params']} vs {reference['params']}, "
+                f"BFLOPs {ref['bflops']:.3f} vs {reference['bflops']:.3f}); sweep one model at a time"
+            )
+        rows.append(row)
+    common: set[str] | None = None
+    for row in rows:
+        common = set(row.get("overrides", [])) if common is None else common & set(row.get("overrides", []))
+    for path in sorted(root.rglob(ERROR_NAME)):
+        failure = {"run_dir": str(path.parent), **json.loads(path.read_text())}
+        if common and failure.get("overrides"):  # name a failed job by what its sweep varied
+            failure["setting"] = " ".join(o for o in failure["overrides"] if o not in common) or failure["setting"]
+        failures.append(failure)
+    return SweepRows(reference, rows, failures)
+
+
+# ---------------------------------------------------------------------- choice
+def choose_optimal(rows: Sequence[Row], reference_map: float | None, tolerance: float = 0.01) -> OptimalChoice:
+    """The strongest setting (lowest BFLOPs) whose mAP@0.5 >= reference - tolerance.
+
+    Ties in BFLOPs go to the higher mAP@0.5, then the fewer params, then the setting
+    name (so the choice does not depend on the row order).
+
+    Args:
+        rows: pruned rows (the unpruned reference excluded).
+        reference_map: the unpruned model's mAP@0.5; None for a cost-only sweep.
+        tolerance: accepted absolute loss (0.01 = 1 point).
+
+    Raises:
+        ConfigError: a negative tolerance.
+    """
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise ConfigError(f"prune.tolerance={tolerance!r} must be a number >= 0 (absolute mAP@0.5, 0.01 = 1 point)")
+    tolerance = float(tolerance)
+    scored = [r for r in rows if r.get("mAP50") is not None]
+    if reference_map is None or not scored:
+        return OptimalChoice(None, reference_map, tolerance, "no optimal point: the sweep has no mAP@0.5 (cost-only runs, data=none)")
+    floor = reference_map - tolerance - 1e-12
+    accepted = [r for r in scored if float(r["mAP50"]) >= floor]
+    if not accepted:
+        best = max(scored, key=lambda r: float(r["mAP50"]))
+        return OptimalChoice(
+            None,
+            reference_map,
+            tolerance,
+            f"no setting keeps mAP@0.5 within {tolerance:g} of the unpruned {reference_map:.4f}: the best, "
+            f"{best['setting']}, reaches {float(best['mAP50']):.4f}; sweep weaker settings or raise prune.tolerance",
+        )
+    row = min(accepted, key=lambda r: (float(r["bflops"]), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
+    reason = (
+        f"optimal: {row['setting']} ({float(row['bflops']):.3f} BFLOPs, mAP@0.5 {float(row['mAP50']):.4f} vs "
+        f"unpruned {reference_map:.4f}, tolerance {tolerance:g}), the lowest BFLOPs of {len(accepted)} of {len(scored)} settings within tolerance"
+    )
+    return OptimalChoice(dict(row), reference_map, tolerance, reason)
+
+
+# ---------------------------------------------------------------------- table
+def sweep_table(rows: Sequence[Row], reference: Row | None = None, choice: OptimalChoice | None = None) -> list[dict[str, Any]]:
+    """The sweep table: the reference first, then the rows by falling BFLOPs.
+
+    Returns:
+        One dict per line with the keys of `COLUMNS` (raw numbers; None where a
+        value is missing, e.g. quality in cost-only runs).
+    """
+    chosen = choice.row if choice is not None else None
+    ref_map = reference.get("mAP50") if reference is not None else None
+    lines = []
+    ordered = ([reference] if reference is not None else []) + sorted(rows, key=lambda r: (-float(r["bflops"]), str(r["setting"])))
+    for row in ordered:
+        line = {key: row.get(key) for key, _ in COLUMNS}
+        line["delta_mAP50"] = float(row["mAP50"]) - float(ref_map) if ref_map is not None and row.get("mAP50") is not None else None
+        is_chosen = chosen is not None and row is not reference and row.get("setting") == chosen.get("setting") and row.get("run_dir") == chosen.get("run_dir")
+        line["optimal"] = "yes" if is_chosen else ""
+        lines.append(line)
+    return lines
+
+
+def _fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "params":
+        return f"{int(value):,}"
+    if key in ("precision", "recall", "mAP50"):
+        return f"{float(value):.4f}"
+    if key == "delta_mAP50":
+        return f"{float(value):+.4f}"
+    if key in ("weights_mib", "latency_ms"):
+        return f"{float(value):.2f}"
+    if key == "bflops":
+        return f"{float(value):.3f}"
+    return str(value)
+
+
+def format_markdown(table: Sequence[Row], title: str = "Pruning sweep", notes: Iterable[str] = ()) -> str:
+    """The table as markdown, the optimal row's setting in bold."""
+    out = [f"# {title}", ""]
+    out += [*notes, ""] if notes else []
+    out.append("| " + " | ".join(t for _, t in COLUMNS) + " |")
+    out.append("|" + "---|" * len(COLUMNS))
+    for line in table:
+        cells = [_fmt(k, line.get(k)) for k, _ in COLUMNS]
+        if line.get("optimal"):
+            cells[0] = f"**{cells[0]}**"
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def format_csv(table: Sequence[Row]) -> str:
+    """The table as CSV with the column titles as header and unrounded numbers."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([t for _, t in COLUMNS])
+    for line in table:
+        writer.writerow(["" if line.get(k) is None else line.get(k) for k, _ in COLUMNS])
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------- plot
+def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | None = None, choice: OptimalChoice | None = None) -> Path:
+    """A PNG of mAP@0.5, P and R against BFLOPs (left) and params (right).
+
+    The unpruned model is drawn as a hollow marker, the tolerance band below its
+    mAP@0.5 shaded, and the optimal point ringed. Cost-only rows plot nothing but the
+    axes (with a note). Written atomically.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    points = sorted([*rows, *([reference] if reference is not None else [])], key=lambda r: float(r["bflops"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for ax, key, label, scale in ((axes[0], "bflops", "BFLOPs", 1.0), (axes[1], "params", "params (M)", 1e-6)):
+        for metric, name, style in (("mAP50", "mAP@0.5", "o-"), ("precision", "P", "s--"), ("recall", "R", "^--")):
+            have = [r for r in points if r.get(metric) is not None]
+            if have:
+                ax.plot([float(r[key]) * scale for r in have], [float(r[metric]) for r in have], style, label=name, markersize=4)
+        if reference is not None and reference.get("mAP50") is not None:
+            x = float(reference[key]) * scale
+            ax.plot([x], [float(reference["mAP50"])], "o", mfc="none", mec="k", markersize=10, label="unpruned")
+            if choice is not None:
+                ax.axhspan(float(reference["mAP50"]) - choice.tolerance, float(reference["mAP50"]), color="g", alpha=0.12, label="tolerance")
+        if choice is not None and choice.row is not None:
+            ax.plot([float(choice.row[key]) * scale], [float(choice.row["mAP50"])], "o", mfc="none", mec="r", markersize=14, mew=2, label="optimal")
+        if not any(r.get("mAP50") is not None for r in points):
+            ax.text(0.5, 0.5, "cost-only sweep: no mAP", transform=ax.transAxes, ha="center")
+        ax.set_xlabel(label)
+        ax.set_ylabel("score")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Pruning sweep: quality against cost")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------- all of it
+def write_sweep(sweep_dir: str | os.PathLike, tolerance: float = 0.01, collected: SweepRows | None = None) -> dict[str, Any]:
+    """Collect the jobs of `sweep_dir` and write `sweep.md`, `sweep.csv`, `sweep.png`
+    and `optimal.json` there.
+
+    Returns:
+        Paths by name (`md`, `csv`, `png`, `optimal`) plus `choice` (the
+        `OptimalChoice`) and `failures` (the failed jobs).
+
+    Raises:
+        PruneError: no job of the sweep wrote a report.
+    """
+    root = Path(sweep_dir)
+    collected = collected if collected is not None else collect_rows(root)
+    if not collected.rows:
+        failed = "; ".join(f"{f['run_dir']}: {f.get('error')}" for f in collected.failures)
+        raise PruneError(f"{root}: no prune job wrote report.json" + (f" (failed: {failed})" if failed else ""))
+    reference = collected.reference
+    choice = choose_optimal(collected.rows, reference.get("mAP50") if reference else None, tolerance)
+    table = sweep_table(collected.rows, reference, choice)
+    notes = [choice.reason]
+    notes += [f"failed: {f.get('setting') or f['run_dir']}: {f.get('error')}" for f in collected.failures]
+    written: dict[str, Any] = {
+        "md": write_atomic(root / "sweep.md", format_markdown(table, notes=notes)),
+        "csv": write_atomic(root / "sweep.csv", format_csv(table)),
+        "png": plot_sweep(collected.rows, root / "sweep.png", reference, choice),
+        "optimal": write_atomic(root / "optimal.json", json.dumps(choice.to_dict(), indent=1) + "\n"),
+    }
+    written["choice"] = choice
+    written["failures"] = collected.failures
+    return written
+
+
+def record_failure(output_dir: str | os.PathLike, error: BaseException, overrides: Sequence[str] = ()) -> Path:
+    """Write `error.json` into a failed job's dir, so the sweep lists the failure."""
+    text = json.dumps({"setting": " ".join(overrides), "overrides": list(overrides), "error": str(error)}, indent=1)
+    return write_atomic(Path(output_dir) / ERROR_NAME, text + "\n")
+
+
+def fail_job(error: BaseException) -> None:
+    """What `prune.py` does with a user error: print it; in a single run exit 2; in a
+    multirun write `error.json` and return, so the other jobs run and the sweep
+    callback lists the failure (and then exits 2)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    print(f"error: {error}", file=sys.stderr)
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    if hc is None or hc.mode != RunMode.MULTIRUN:
+        sys.exit(2)
+    record_failure(hc.runtime.output_dir, error, list(hc.overrides.task))
+
+
+class PruneSweepCallback(Callback):
+    """Hydra callback: after a `prune.py -m ...` multirun, writes the sweep outputs.
+
+    Args:
+        tolerance: accepted mAP@0.5 loss; None reads `prune.tolerance` (default 0.01).
+    """
+
+    def __init__(self, tolerance: float | None = None) -> None:
+        self.tolerance = tolerance
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        tolerance = self.tolerance if self.tolerance is not None else float(config.get("prune", {}).get("tolerance", 0.01))
+        try:
+            written = write_sweep(sweep_dir, tolerance)
+        except PruneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        print(f"sweep: {written['md']}\n  {written['choice'].reason}", flush=True)
+        if written["failures"]:
+            print(f"error: {len(written['failures'])} sweep job(s) failed, see {written['md']}", file=sys.stderr)
+            sys.exit(2)
