@@ -557,7 +557,9 @@ def with_classes(cfg: DarknetCfg, classes: int) -> DarknetCfg:
 def with_input_size(cfg: DarknetCfg, height: int, width: int | None = None) -> DarknetCfg:
     """Set `[net]` height and width (pixels)."""
     width = height if width is None else width
-    return replace(cfg, net=replace(cfg.net, width=width, height=height))
+    options = dict(cfg.net.options)
+    options.update(width=str(width), height=str(height))
+    return replace(cfg, net=replace(cfg.net, width=width, height=height, options=tuple(options.items())))
 
 
 def remove_layers(cfg: DarknetCfg, removed: set[int] | frozenset[int]) -> tuple[DarknetCfg, dict[int, int]]:
