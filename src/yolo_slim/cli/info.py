@@ -22,8 +22,6 @@ from yolo_slim.metrics.cost import LayerCost, ModelCost, count_cost
 _KINDS = {"convolutional": "conv", "maxpool": "max", "upsample": "upsample", "route": "route", "shortcut": "shortcut", "yolo": "yolo"}
 
 
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("cfg", metavar="CFG_OR_NAME", help="a darknet .cfg file or a model-zoo name (yolov4, yolov4-tiny, ...)")
     parser.add_argument("--classes", type=positive_int, help="rewrite the heads for this many classes (default: as in the cfg; 80 for zoo names)")
