@@ -9,7 +9,7 @@ zoo bug (or the other way round).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,6 @@ from yolo_slim.darknet.zoo import ZOO_NAMES, zoo_cfg_text
 from yolo_slim.errors import CfgError
 
 Section = tuple[str, dict[str, str]]
-
-_SHARED_CFG = Path(
-    os.environ.get("YOLO_SLIM_SHARED_CFG") or Path(__file__).resolve().parents[3] / ".." / "shared" / "cfg"
-).resolve()
 
 # Keys that define the architecture (what a model built from the cfg depends on).
 _ARCH_KEYS = (
@@ -81,22 +77,13 @@ def _all_keys(section: Section, index: int) -> tuple[str, dict[str, object]]:
     return kind, {k: _norm(k, v, index) for k, v in keys.items()}
 
 
-def _upstream(name: str) -> str:
-    path = _SHARED_CFG / f"{name}.cfg"
-    if not _SHARED_CFG.is_dir():
-        pytest.skip(f"upstream cfgs not found at {_SHARED_CFG}: they ship with the developers' shared folder only")
-    if not path.is_file():
-        pytest.skip(f"upstream cfg {path} not found: it ships with the developers' shared folder only")
-    return path.read_text()
-
-
 # --------------------------------------------------------------------------- against upstream
 
 
 @pytest.mark.parametrize("name", ZOO_NAMES)
-def test_layers_match_upstream(name: str) -> None:
+def test_layers_match_upstream(name: str, upstream_cfg: Callable[[str], Path]) -> None:
     ours = _layers(zoo_cfg_text(name))
-    theirs = _layers(_upstream(name))
+    theirs = _layers(upstream_cfg(name).read_text())
     assert len(ours) == len(theirs)
     assert [kind for kind, _ in ours] == [kind for kind, _ in theirs]
     for i, (a, b) in enumerate(zip(ours, theirs)):
@@ -104,18 +91,18 @@ def test_layers_match_upstream(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ZOO_NAMES)
-def test_yolo_training_keys_match_upstream(name: str) -> None:
+def test_yolo_training_keys_match_upstream(name: str, upstream_cfg: Callable[[str], Path]) -> None:
     ours = _layers(zoo_cfg_text(name))
-    theirs = _layers(_upstream(name))
+    theirs = _layers(upstream_cfg(name).read_text())
     for i, (a, b) in enumerate(zip(ours, theirs)):
         if a[0] == "yolo":
             assert _all_keys(a, i) == _all_keys(b, i), f"{name} layer {i}"
 
 
 @pytest.mark.parametrize("name", ZOO_NAMES)
-def test_net_section_matches_upstream(name: str) -> None:
+def test_net_section_matches_upstream(name: str, upstream_cfg: Callable[[str], Path]) -> None:
     ours = _read_cfg(zoo_cfg_text(name))[0][1]
-    theirs = _read_cfg(_upstream(name))[0][1]
+    theirs = _read_cfg(upstream_cfg(name).read_text())[0][1]
     assert (ours["width"], ours["height"]) == (theirs["width"], theirs["height"])
     # Upstream's yolov3 files are left in their "Testing" mode (batch=1); the zoo writes
     # the training batch darknet documents in the comments, so these two may differ.
