@@ -9,20 +9,22 @@ from omegaconf import DictConfig
 
 from yolo_slim.errors import YoloSlimError
 
+# conf/model/ is the training side's config group, so `model=PATH` would select a group option.
+sys.argv = [("ir=" + a[6:]) if a.startswith("model=") else a for a in sys.argv]
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="detect")
 def main(cfg: DictConfig) -> None:
     from yolo_slim.deploy.task import detect
 
     try:
-        metrics, artifacts = detect(cfg)
+        metrics, _ = detect(cfg)
     except YoloSlimError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     for key, value in sorted(metrics.items()):
         print(f"{key}: {value:.4g}")
-    if metrics["detect/failed"]:
-        sys.exit(1)
+    sys.exit(1 if metrics["detect/failed"] else 0)
 
 
 if __name__ == "__main__":

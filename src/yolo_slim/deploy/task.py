@@ -34,7 +34,7 @@ def _output_dir(cfg: DictConfig) -> Path:
 
 
 def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
-    """Detect over `cfg.source` with `cfg.model` (a model.xml) in `cfg.mode`.
+    """Detect over `cfg.source` with `cfg.ir` (a model.xml) in `cfg.mode`.
 
     Returns:
         `(metrics, artifacts)`: `detect/fps`, `detect/<stream>/fps`, frame counts,
@@ -43,7 +43,7 @@ def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         ConfigError: bad options. DeployError: the IR/meta is unusable or no source opens.
     """
-    xml = Path(str(cfg.model))
+    xml = Path(str(cfg.ir))
     mode = str(cfg.mode)
     if mode not in MODES:
         raise ConfigError(f"detect: mode must be one of {list(MODES)}, got {mode!r}")
