@@ -1,1 +1,33 @@
-"""yolo_slim.lit."""
+"""Lightning training of darknet-cfg YOLO models.
+
+* :mod:`~yolo_slim.lit.loss`: the YOLOv3/v4 loss (CIoU/GIoU, IoU-target objectness, class BCE);
+* :mod:`~yolo_slim.lit.ema`: the EMA of weights, with its update count as state;
+* :mod:`~yolo_slim.lit.schedule`: warm-up ending exactly at lr0, then cosine or steps;
+* :mod:`~yolo_slim.lit.module`: the LightningModule;
+* :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run.
+
+Names are imported lazily, so importing the loss does not import Lightning.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "YoloLoss": "loss",
+    "LossComponents": "loss",
+    "ModelEMA": "ema",
+    "WarmupSchedule": "schedule",
+    "YoloLitModule": "module",
+    "EpochSummary": "callbacks",
+    "DarknetExport": "callbacks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
