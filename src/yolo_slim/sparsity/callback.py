@@ -95,7 +95,9 @@ class BNSparsity(Callback):
 
     # ------------------------------------------------------------------ set-up
 
-    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # after the module's setup (which may build the model and load initial weights)
+        # and after a resumed checkpoint restored this callback's state
         model = _find_darknet(pl_module)
         self.layer_ids = select_bn_layers(model, self.scope, self.ignore)
         if not self.layer_ids:
