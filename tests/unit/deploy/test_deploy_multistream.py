@@ -83,3 +83,47 @@ def test_bad_mode_and_no_sources(square_ir, tmp_path):
         _run(square_ir, [tmp_path], "tiles", tmp_path)
     with pytest.raises(DeployError, match="no source could be opened"):
         _run(square_ir, [tmp_path / "a.avi", tmp_path / "b.avi"], "async", tmp_path / "o")
+
+
+class _Breaking:
+    """A source that yields `good` frames, then raises (a stream that fails mid-way)."""
+
+    def __init__(self, frame, good: int) -> None:
+        self.frame, self.good, self.name, self.fps, self.length = frame, good, "breaking", None, None
+
+    def read(self):
+        if self.good == 0:
+            raise OSError("decoder lost the stream")
+        self.good -= 1
+        return self.frame
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.mark.parametrize("mode", ["mosaic", "async", "batch"])
+def test_stream_failing_midway_leaves_others_complete(square_ir, mode):
+    from yolo_slim.deploy.multistream import run_streams
+    from yolo_slim.deploy.sources import open_source
+
+    class _Frames:
+        def __init__(self, n):
+            self.n, self.name, self.fps, self.length = n, "ok", None, n
+
+        def read(self):
+            if self.n == 0:
+                return None
+            self.n -= 1
+            return square_frame(FRAME_HW, BOXES[0])
+
+        def close(self):
+            """Nothing to release."""
+
+    seen: dict[int, list[int]] = {0: [], 1: []}
+    report = run_streams(
+        str(square_ir), [_Frames(7), _Breaking(square_frame(FRAME_HW, BOXES[1]), 2)], mode,
+        on_result=lambda s, i, frame, dets: seen[s].append(i), log_every=1e9,
+    )
+    assert seen == {0: list(range(7)), 1: [0, 1]}  # in order, nothing lost
+    assert report.failed == ["breaking"] and "decoder lost" in report.streams[1].error
+    assert report.streams[0].frames == 7 and report.fps > 0
