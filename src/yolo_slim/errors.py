@@ -38,3 +38,7 @@ class DeployError(YoloSlimError):
 
 class ConfigError(YoloSlimError):
     """A Hydra or callback option has a value outside what is allowed."""
+
+
+class PipelineError(YoloSlimError):
+    """A stage of `pipeline.py` failed; the message names the stage and its log."""

@@ -33,12 +33,9 @@ _log = logging.getLogger(__name__)
 
 
 def output_dir(cfg: DictConfig) -> Path:
-    """The run dir: Hydra's runtime output dir when Hydra runs, else ``cfg.paths.output_dir``."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    return Path(cfg.paths.output_dir)
+    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir;
+    `pipeline.py` points it at a stage's folder)."""
+    return Path(str(cfg.paths.output_dir))
 
 
 def find_last_checkpoint(runs_root: Path, exclude: Path | None = None) -> Path | None:

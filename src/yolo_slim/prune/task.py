@@ -52,10 +52,8 @@ OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "rep
 
 
 def _output_dir(cfg: DictConfig) -> Path:
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
+    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir;
+    `pipeline.py` points it at a sweep job's folder)."""
     return Path(str(cfg.paths.output_dir))
 
 

@@ -1,0 +1,143 @@
+"""Stage 7: what the slimming bought, measured in one run.
+
+For the baseline, the sparse model and the fine-tuned slim model: P, R, mAP@0.5 of
+the PyTorch model on the validation set, with PR curves; for the baseline and the
+slim model also every deployed form (ONNX Runtime, OpenVINO FP32/FP16/INT8) with
+its batch-1 latency, all engines timed interleaved; the |gamma| histograms of the
+three models; and a sample image with the slim IR's detections.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from yolo_slim.model import load_model
+from yolo_slim.pipeline.measure import (
+    cost_row,
+    evaluate_model,
+    interleaved_latency,
+    onnxruntime_engine,
+    openvino_engine,
+    torch_engine,
+)
+from yolo_slim.pipeline.stages import StageContext, _common, _data_overrides, compose_task
+
+ENGINES = ("pytorch", "onnxruntime", "openvino_fp32", "openvino_fp16", "openvino_int8")
+
+
+def _validation_batches(ctx: StageContext) -> tuple[list[Any], Any]:
+    from hydra.utils import instantiate
+
+    cfg = compose_task("train", [*_common(ctx), *_data_overrides(ctx, "train"), "data.num_workers=0", f"data.img_size={ctx.cfg.img_size}"])
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("validate")
+    return list(datamodule.val_dataloader()), datamodule
+
+
+def _models(ctx: StageContext) -> dict[str, tuple[str, str]]:
+    """Model name -> (cfg, weights) of the trained models present in the results."""
+    sources = {"baseline": ("baseline", "best_weights"), "sparse": ("sparsity", "last_weights"), "slim": ("finetune", "best_weights")}
+    return {name: (ctx.need(stage, "cfg"), ctx.need(stage, key)) for name, (stage, key) in sources.items() if stage in ctx.results}
+
+
+def benchmark(ctx: StageContext) -> dict[str, Any]:
+    """Run the measurements; returns rows per model and engine, and plot paths."""
+    from yolo_slim.sparsity.scope import select_bn_layers
+    from yolo_slim.sparsity.stats import gamma_vector, plot_gamma_histograms
+
+    out = ctx.stage_dir("benchmark")
+    out.mkdir(parents=True, exist_ok=True)
+    hw = (int(ctx.cfg.img_size), int(ctx.cfg.img_size))
+    batches, datamodule = _validation_batches(ctx)
+    b = ctx.cfg.benchmark
+    rows: dict[str, dict[str, Any]] = {}
+    gammas = {}
+    engines = {}
+    models = {}
+    for name, (model_cfg, weights) in _models(ctx).items():
+        model = load_model(model_cfg, weights, img_size=hw[0])
+        models[name] = model
+        quality = evaluate_model(model, batches, model.num_classes, score_threshold=float(b.score_threshold))
+        rows[name] = {**quality, **cost_row(model.cfg, hw), "cfg": model_cfg, "weights": weights}
+        gammas[name] = gamma_vector(model, select_bn_layers(model, "prunable"))
+        engines[f"{name}/pytorch"] = torch_engine(model, hw)
+    exported = ctx.results.get("export", {}).get("artifacts", {})
+    deployed: dict[str, dict[str, Any]] = {}
+    for name in ("baseline", "slim"):
+        if f"{name}_fp32_onnx" in exported:
+            engines[f"{name}/onnxruntime"] = onnxruntime_engine(exported[f"{name}_fp32_onnx"], hw)
+        for precision in ("fp32", "fp16", "int8"):
+            xml = exported.get(f"{name}_{precision}_xml")
+            if xml:
+                engines[f"{name}/openvino_{precision}"] = openvino_engine(xml, hw)
+                metrics = ctx.results["export"]["metrics"]
+                deployed[f"{name}/openvino_{precision}"] = {
+                    k: metrics.get(f"{name}_{precision}/{precision}_{k}") for k in ("precision", "recall", "mAP50")
+                }
+    latency = interleaved_latency(engines, runs=int(b.runs), warmup=int(b.warmup))
+    for key, ms in latency.items():
+        name, engine = key.split("/")
+        entry = deployed.setdefault(key, {})
+        entry["latency_ms"] = ms
+        if engine in ("pytorch", "onnxruntime"):  # ONNX Runtime reproduces PyTorch (parity checked at export)
+            entry.update({k: rows[name][k] for k in ("precision", "recall", "mAP50")})
+        if engine == "pytorch":
+            rows[name]["latency_ms"] = ms
+    plots = {"gamma": str(plot_gamma_histograms({f"{k} (prunable |gamma|)": v for k, v in gammas.items()}, out / "gamma_hist.png"))}
+    plots["pr"] = str(_plot_pr(rows, datamodule.class_names, out / "pr_curves.png"))
+    slim_xml = exported.get("slim_fp32_xml")
+    if slim_xml:
+        plots["sample"] = str(_sample(slim_xml, datamodule, out / "sample_detections.jpg"))
+    return {"rows": rows, "deployed": deployed, "artifacts": plots}
+
+
+def _plot_pr(rows: dict[str, dict[str, Any]], names, path: Path) -> Path:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from yolo_slim.darknet.cfg import write_atomic
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for model_name in ("baseline", "slim"):
+        row = rows.get(model_name)
+        if not row:
+            continue
+        recall = np.asarray(row["pr_recall"])
+        for k, precision in enumerate(row["pr_precision"]):
+            precision = np.asarray(precision, dtype=float)
+            if np.all(np.isnan(precision)):
+                continue
+            style = "-" if model_name == "baseline" else "--"
+            ax.plot(recall, precision, style, label=f"{model_name}: {names[k] if k < len(names) else k}")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall at IoU 0.5")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return write_atomic(path, buffer.getvalue())
+
+
+def _sample(xml: str, datamodule, path: Path) -> Path:
+    from yolo_slim.darknet.cfg import write_atomic
+    from yolo_slim.deploy.detector import OpenVINODetector
+    from yolo_slim.deploy.writers import draw_detections
+
+    image = cv2.imread(str(datamodule.val_dataloader().dataset.images[0]), cv2.IMREAD_COLOR)
+    detector = OpenVINODetector(xml, conf_thres=0.25, iou_thres=0.45)
+    drawn = draw_detections(image, detector.detect(image), datamodule.class_names)
+    ok, encoded = cv2.imencode(".jpg", drawn)
+    return write_atomic(path, encoded.tobytes())

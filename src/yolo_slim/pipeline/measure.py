@@ -1,0 +1,107 @@
+"""Measurements for the pipeline's tables: quality, cost and speed of one model.
+
+A row holds the original tutorial's columns: P, R (at the score threshold), mAP@0.5,
+Params, `.weights` size (MiB), inference time (ms, batch 1) and BFLOPs. Speeds of
+compared engines are measured interleaved (round-robin), so a noisy shared machine
+slows all of them alike and their ratios stay meaningful.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from yolo_slim.metrics.cost import count_cost
+
+
+def evaluate_model(model, batches: Iterable[Mapping[str, Any]], num_classes: int, score_threshold: float = 0.1,
+                   conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300) -> dict[str, Any]:
+    """P, R, F1, mAP@0.5, mAP@0.5:0.95 and the PR curves of `model` on `batches`.
+
+    Args:
+        batches: validation batches as `collate_detection` makes them.
+
+    Returns:
+        Floats under `precision, recall, f1, mAP50, mAP50_95`, plus `pr_recall`
+        (list[101]) and `pr_precision` (per class list[101]) at IoU 0.5.
+    """
+    from yolo_slim.lit.module import targets_to_pixels
+    from yolo_slim.metrics.detection import DetectionMetrics
+    from yolo_slim.ops.nms import non_max_suppression
+
+    metric = DetectionMetrics(num_classes, score_threshold=score_threshold)
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            images = batch["images"]
+            detections = non_max_suppression(model(images), conf_thres, iou_thres, max_det=max_det)
+            metric.update(detections, targets_to_pixels(batch["targets"], images.shape[0], (images.shape[2], images.shape[3])))
+    result = {k: float(v) for k, v in metric.compute().items() if k in ("precision", "recall", "f1", "mAP50", "mAP50_95")}
+    recall, precision = metric.pr_curves()
+    result["pr_recall"] = np.asarray(recall).tolist()
+    result["pr_precision"] = np.asarray(precision).tolist()
+    return result
+
+
+def cost_row(cfg, hw: tuple[int, int]) -> dict[str, float]:
+    """Params, `.weights` MiB and darknet BFLOPs of a cfg at input `hw`."""
+    cost = count_cost(cfg, hw)
+    return {"params": float(cost.params), "weights_mib": cost.weights_bytes / 2**20, "bflops": cost.bflops}
+
+
+def interleaved_latency(engines: Mapping[str, Callable[[], Any]], runs: int = 30, warmup: int = 3) -> dict[str, float]:
+    """Median milliseconds per call of each engine, timed round-robin.
+
+    Args:
+        engines: name -> a function running one batch-1 inference.
+        runs: timed calls per engine.
+        warmup: untimed calls per engine first.
+    """
+    for fn in engines.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(runs):
+        for name, fn in engines.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1000.0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def torch_engine(model, hw: tuple[int, int]) -> Callable[[], Any]:
+    """One eval-mode PyTorch forward of a zero batch-1 input."""
+    x = torch.zeros(1, model.cfg.net.channels, *hw)
+    model.eval()
+
+    def run() -> Any:
+        with torch.no_grad():
+            return model(x)
+
+    return run
+
+
+def onnxruntime_engine(onnx_path, hw: tuple[int, int]) -> Callable[[], Any]:
+    """One ONNX Runtime CPU inference of a zero batch-1 input."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    x = np.zeros((1, 3, *hw), dtype=np.float32)
+    return lambda: session.run(None, {name: x})
+
+
+def openvino_engine(xml_path, hw: tuple[int, int]) -> Callable[[], Any]:
+    """One OpenVINO CPU inference (latency hint) of a zero batch-1 input."""
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(str(xml_path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    x = np.zeros((1, 3, *hw), dtype=np.float32)
+    return lambda: request.infer({0: x})

@@ -1,0 +1,157 @@
+"""`REPORT.md`: the original tutorial's tables, filled with what this run measured.
+
+Columns as in the tutorial: P, R, mAP@0.5, Params, .weights size, inference time,
+BFLOPS. Numbers come only from the stage results; a table whose stage has not run
+says so instead of showing anything typed in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from yolo_slim.darknet.cfg import write_atomic
+
+HEADER = "| model | P | R | mAP@0.5 | Params | .weights size | inference time (ms) | BFLOPS |"
+RULE = "|---|---|---|---|---|---|---|---|"
+
+
+def _f(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{float(value):.{digits}f}"
+
+
+def _params(value: Any) -> str:
+    return "-" if value is None else f"{float(value) / 1e6:.3f}M"
+
+
+def _row(name: str, row: dict[str, Any]) -> str:
+    return (
+        f"| {name} | {_f(row.get('precision'))} | {_f(row.get('recall'))} | {_f(row.get('mAP50'))} | {_params(row.get('params'))} | "
+        f"{_f(row.get('weights_mib'), 2)} MiB | {_f(row.get('latency_ms'), 2)} | {_f(row.get('bflops'), 3)} |"
+    )
+
+
+def _train_row(ctx, stage: str, model: str) -> dict[str, Any] | None:
+    """The benchmark's row of a trained model, else the training stage's own metrics."""
+    bench = ctx.results.get("benchmark", {}).get("rows", {})
+    if model in bench:
+        return bench[model]
+    result = ctx.results.get(stage)
+    if result is None:
+        return None
+    from yolo_slim.darknet.cfg import load_cfg
+    from yolo_slim.pipeline.measure import cost_row
+
+    m = result.get("metrics", {})
+    row = {k: m.get(f"val/{k}") for k in ("precision", "recall", "mAP50")}
+    cfg = load_cfg(result["artifacts"]["cfg"])
+    row.update(cost_row(cfg, (int(ctx.cfg.img_size), int(ctx.cfg.img_size))))
+    return row
+
+
+def _rel(ctx, path: str | None) -> str | None:
+    return None if not path else os.path.relpath(path, ctx.run_dir)
+
+
+def _sweep_section(ctx, stage: str, title: str) -> list[str]:
+    result = ctx.results.get(stage)
+    if result is None:
+        return [f"## {title}", "", f"(stage `{stage}` has not run)", ""]
+    table = Path(result["artifacts"]["table_md"]).read_text().splitlines()
+    body = [line for line in table if not line.startswith("# ")]
+    lines = [f"## {title}", "", *body, "", f"Chosen: **{result['choice']['setting']}**. {result['choice']['reason']}", ""]
+    lines.append(f"![{title}]({_rel(ctx, result['artifacts']['plot'])})")
+    return lines + [""]
+
+
+def _reduction(before: float | None, after: float | None) -> str:
+    if not before or after is None:
+        return "-"
+    return f"{(float(after) / float(before) - 1) * 100:+.1f}%"
+
+
+def _speedup(before: float | None, after: float | None) -> str:
+    if not before or not after:
+        return "-"
+    return f"{float(before) / float(after):.2f}x"
+
+
+def _final_section(ctx) -> list[str]:
+    base, slim = _train_row(ctx, "baseline", "baseline"), _train_row(ctx, "finetune", "slim")
+    lines = ["## After fine-tuning, against the baseline", ""]
+    if base is None or slim is None:
+        return lines + ["(needs the `baseline` and `finetune` stages)", ""]
+    lines += [HEADER, RULE, _row("baseline", base), _row("slim (fine-tuned)", slim), ""]
+    deployed = ctx.results.get("benchmark", {}).get("deployed", {})
+    ov_base = deployed.get("baseline/openvino_fp32", {}).get("latency_ms")
+    ov_slim = deployed.get("slim/openvino_fp32", {}).get("latency_ms")
+    keep = float(slim["mAP50"]) / float(base["mAP50"]) if base.get("mAP50") and slim.get("mAP50") is not None else None
+    lines += [
+        "| change | params | .weights size | BFLOPS | PyTorch speed-up | OpenVINO FP32 speed-up | mAP@0.5 kept |",
+        "|---|---|---|---|---|---|---|",
+        f"| slim vs baseline | {_reduction(base.get('params'), slim.get('params'))} | {_reduction(base.get('weights_mib'), slim.get('weights_mib'))} | "
+        f"{_reduction(base.get('bflops'), slim.get('bflops'))} | {_speedup(base.get('latency_ms'), slim.get('latency_ms'))} | "
+        f"{_speedup(ov_base, ov_slim)} | {'-' if keep is None else f'{keep * 100:.1f}%'} |",
+        "",
+    ]
+    return lines
+
+
+def _deploy_section(ctx) -> list[str]:
+    bench = ctx.results.get("benchmark")
+    lines = ["## Deployment (batch 1, CPU, engines timed interleaved)", ""]
+    if bench is None or not bench.get("deployed"):
+        return lines + ["(needs the `export` and `benchmark` stages)", ""]
+    deployed = bench["deployed"]
+    reference = deployed.get("baseline/openvino_fp32", {}).get("latency_ms")
+    lines += [
+        "| model | engine | P | R | mAP@0.5 | inference time (ms) | FPS | speed-up vs baseline OpenVINO FP32 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = ("pytorch", "onnxruntime", "openvino_fp32", "openvino_fp16", "openvino_int8")
+    for model in ("baseline", "slim"):
+        for engine in order:
+            entry = deployed.get(f"{model}/{engine}")
+            if not entry or "latency_ms" not in entry:
+                continue
+            ms = entry["latency_ms"]
+            lines.append(
+                f"| {model} | {engine} | {_f(entry.get('precision'))} | {_f(entry.get('recall'))} | {_f(entry.get('mAP50'))} | "
+                f"{ms:.2f} | {1000.0 / ms:.1f} | {_speedup(reference, ms)} |"
+            )
+    lines += ["", "P, R and mAP@0.5 of the OpenVINO rows are those of the deployed IR on the validation set; the PyTorch and "
+              "ONNX Runtime rows share the PyTorch model's (ONNX Runtime matched it to 1e-4 at export).", ""]
+    return lines
+
+
+def write_report(ctx) -> Path:
+    """Write `REPORT.md` into the run dir from the finished stages' results."""
+    cfg = ctx.cfg
+    done = [f"`{name}` ({result.get('seconds', 0):.0f} s)" for name, result in ctx.results.items()]
+    total = sum(result.get("seconds", 0) for result in ctx.results.values())
+    lines = [
+        "# yolo_slim pipeline report",
+        "",
+        f"Run dir `{ctx.run_dir}`; dataset `{cfg.dataset}`; input {cfg.img_size}x{cfg.img_size}.",
+        f"Stages finished: {', '.join(done) or 'none'}; {total / 60:.1f} min of stage time in all.",
+        "",
+    ]
+    for stage, model, title in (("baseline", "baseline", "Baseline"), ("sparsity", "sparse", "After sparsity training")):
+        row = _train_row(ctx, stage, model)
+        lines += [f"## {title}", ""]
+        lines += [HEADER, RULE, _row(model, row), ""] if row else [f"(stage `{stage}` has not run)", ""]
+    lines += _sweep_section(ctx, "channel_sweep", "Channel pruning sweep")
+    lines += _sweep_section(ctx, "layer_sweep", "Layer pruning sweep (on the chosen channel-pruned model)")
+    lines += _final_section(ctx)
+    lines += _deploy_section(ctx)
+    plots = ctx.results.get("benchmark", {}).get("artifacts", {})
+    if plots:
+        lines += ["## Plots", ""]
+        captions = {"gamma": "|gamma| of the baseline, after sparsity training and after fine-tuning",
+                    "pr": "precision-recall curves of the baseline and the slim model",
+                    "sample": "detections of the slim OpenVINO IR on a validation image"}
+        for key, caption in captions.items():
+            if key in plots:
+                lines += [f"{caption}:", "", f"![{caption}]({_rel(ctx, plots[key])})", ""]
+    return write_atomic(ctx.run_dir / "REPORT.md", "\n".join(lines) + "\n")

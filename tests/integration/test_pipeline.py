@@ -1,0 +1,103 @@
+"""The whole pipeline end to end on a few generated images: every stage's artefacts,
+the report's tables holding the measured numbers, and a rerun that skips finished
+stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from yolo_slim.errors import PipelineError
+from yolo_slim.pipeline import STAGES, run_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY = [
+    "img_size=64",
+    "data.img_size=64",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "data.builtin.n_train=8",
+    "data.builtin.n_val=4",
+    "data.builtin.img_size=64",
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "~callbacks.rich_progress_bar",
+    "logger=csv",
+    "model.nominal_batch_size=4",
+]
+
+
+def _cfg(tmp: Path, *overrides: str):
+    base = [
+        f"paths.root_dir={ROOT}",
+        f"paths.output_dir={tmp / 'run'}",
+        f"paths.log_dir={tmp / 'logs'}",
+        f"paths.data_dir={tmp / 'data'}",
+        "img_size=64",
+        "train_overrides=[" + ",".join(f"'{o}'" for o in TINY[1:]) + "]",
+        "channel_sweep.percents=[0.3,0.5]",
+        "layer_sweep.shortcuts=[1,2]",
+        "benchmark.runs=3",
+        "benchmark.warmup=1",
+        "export.overrides=['export.exporter=torchscript','export.calibration_images=8']",
+        "channel_sweep.overrides=['latency_runs=2']",
+        "layer_sweep.overrides=['latency_runs=2']",
+    ]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("pipeline", overrides=[*base, *overrides])
+
+
+@pytest.mark.openvino
+def test_pipeline_end_to_end_and_resume(tmp_path: Path, capsys) -> None:
+    cfg = _cfg(tmp_path)
+    results = run_pipeline(cfg)
+    run = tmp_path / "run"
+    assert list(results) == list(STAGES)
+    for i, name in enumerate(STAGES, 1):
+        assert (run / f"{i:02d}_{name}" / "stage.json").is_file(), name
+        assert (run / f"{i:02d}_{name}" / "stage.log").stat().st_size > 0, name
+    for key in ("best_weights", "last_weights", "cfg", "last_ckpt"):
+        assert Path(results["baseline"]["artifacts"][key]).is_file()
+        assert Path(results["finetune"]["artifacts"][key]).is_file()
+    assert (run / "02_sparsity" / "gamma_hist.png").is_file()
+    for stage in ("channel_sweep", "layer_sweep"):
+        art = results[stage]["artifacts"]
+        for key in ("cfg", "weights", "table_md", "table_csv", "plot", "optimal"):
+            assert Path(art[key]).is_file(), (stage, key)
+    for model in ("baseline", "slim"):
+        for precision in ("fp32", "fp16", "int8"):
+            assert Path(results["export"]["artifacts"][f"{model}_{precision}_xml"]).is_file()
+    for key in ("gamma", "pr", "sample"):
+        assert Path(results["benchmark"]["artifacts"][key]).is_file()
+
+    report = (run / "REPORT.md").read_text()
+    rows = results["benchmark"]["rows"]
+    assert f"| baseline | {rows['baseline']['precision']:.3f} | {rows['baseline']['recall']:.3f} | {rows['baseline']['mAP50']:.3f} |" in report
+    assert f"{rows['slim']['bflops']:.3f} |" in report
+    slim_ov = results["benchmark"]["deployed"]["slim/openvino_fp32"]
+    assert f"| slim | openvino_fp32 | {slim_ov['precision']:.3f} | {slim_ov['recall']:.3f} | {slim_ov['mAP50']:.3f} | {slim_ov['latency_ms']:.2f} |" in report
+    assert results["channel_sweep"]["choice"]["setting"] in report
+    optimal = json.loads(Path(results["channel_sweep"]["artifacts"]["optimal"]).read_text())
+    assert optimal["cfg"] == results["channel_sweep"]["artifacts"]["cfg"]
+
+    capsys.readouterr()
+    again = run_pipeline(_cfg(tmp_path))
+    out = capsys.readouterr().out
+    assert out.count("already done") == len(STAGES)
+    assert again["benchmark"]["rows"] == results["benchmark"]["rows"]
+
+
+def test_unknown_stage_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"unknown \['prunning'\]; expected a subset of"):
+        run_pipeline(_cfg(tmp_path, "stages=[baseline,prunning]"))
+
+
+def test_a_stage_without_its_inputs_names_what_to_run_first(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' failed: .*needs the 'baseline' stage's 'best_weights'.*\n  log: .*02_sparsity/stage.log"):
+        run_pipeline(_cfg(tmp_path, "stages=[sparsity]"))
