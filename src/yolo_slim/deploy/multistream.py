@@ -153,6 +153,7 @@ class _Run:
     def __init__(self, sources, mode, stats, readers, on_result, log_every, bar) -> None:
         self.sources, self.stats, self.readers = sources, stats, readers
         self.active = [r is not None for r in readers]
+        self.dropped = [False] * len(readers)  # output failed: later results are discarded
         self.on_result, self.log_every, self.bar = on_result, log_every, bar
         self.report = RunReport(mode, stats)
         self.start = self.last_log = time.perf_counter()
@@ -180,14 +181,14 @@ class _Run:
     def finish(self, i: int, frame: Frame, dets: np.ndarray | None) -> None:
         """Hand one frame's detections to `on_result` and count them."""
         st = self.stats[i]
-        if st.error is not None:
+        if self.dropped[i]:
             return
         dets = EMPTY if dets is None else dets
         if self.on_result is not None:
             try:
                 self.on_result(i, frame.index, frame.image, dets)
             except (YoloSlimError, OSError) as err:
-                st.error = str(err)
+                st.error, self.dropped[i] = str(err), True
                 self.end(i)
         st.frames += 1
         st.detections += len(dets)
@@ -346,7 +347,7 @@ class AsyncMode:
             i, frame, rows = self.done.get()
             in_flight -= 1
             if isinstance(rows, BaseException):
-                run.stats[i].error = f"inference failed: {rows}"
+                run.stats[i].error, run.dropped[i] = f"inference failed: {rows}", True
                 run.end(i)
                 continue
             in_flight += self._submit(run, i)  # keep the stream's request busy before host work
