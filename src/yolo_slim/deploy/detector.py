@@ -43,6 +43,8 @@ class OpenVINODetector:
         input_hw: reshape the network input to this (height, width) in pixels
             (e.g. twice the export size for a mosaic); default the exported size.
         batch: reshape the batch dimension to this; default as exported.
+        config: extra OpenVINO compile properties (e.g. `{"INFERENCE_NUM_THREADS": 2,
+            "NUM_STREAMS": 1}` to pin a benchmark's settings); they override the hint's.
 
     Attributes:
         meta: the validated `meta.json` content.
@@ -66,6 +68,7 @@ class OpenVINODetector:
         max_det: int = 300,
         input_hw: tuple[int, int] | None = None,
         batch: int | None = None,
+        config: dict[str, Any] | None = None,
     ) -> None:
         import openvino as ov
         import openvino.properties.hint as hints
@@ -100,7 +103,8 @@ class OpenVINODetector:
                     "export.dynamic=[batch,spatial] for other batch sizes or mosaic input sizes"
                 ) from None
         self.batch = int(want_batch)
-        self.compiled = core.compile_model(self._with_preprocessing(model), device, {hints.performance_mode: self._mode(hint)})
+        properties = {hints.performance_mode: self._mode(hint), **(config or {})}
+        self.compiled = core.compile_model(self._with_preprocessing(model), device, properties)
         self._request = self.compiled.create_infer_request()
 
     @staticmethod
