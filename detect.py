@@ -9,11 +9,9 @@ from omegaconf import DictConfig
 
 from yolo_slim.errors import YoloSlimError
 
-# conf/model/ is the training side's config group, so `model=PATH` would select a group option.
-sys.argv = [("ir=" + a[6:]) if a.startswith("model=") else a for a in sys.argv]
 
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="detect")
+# conf/detect/ alone is the search path, so `model=PATH` is a value, not the conf/model group
+@hydra.main(version_base="1.3", config_path="conf/detect", config_name="detect")
 def main(cfg: DictConfig) -> None:
     from yolo_slim.deploy.task import detect
 

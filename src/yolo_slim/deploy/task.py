@@ -33,8 +33,22 @@ def _output_dir(cfg: DictConfig) -> Path:
     raise ConfigError("detect: set output.dir (no Hydra run directory outside @hydra.main)")
 
 
+def model_path(cfg: DictConfig) -> Path:
+    """The IR to run: `cfg.model`, or its alias `cfg.ir` (both may be given if equal).
+
+    Raises:
+        ConfigError: neither given, or two different paths.
+    """
+    given = {str(v) for v in (OmegaConf.select(cfg, "model"), OmegaConf.select(cfg, "ir")) if v is not None and not isinstance(v, DictConfig)}
+    if not given:
+        raise ConfigError("detect: set model=PATH/model.xml (the IR written by export.py; ir= is an alias)")
+    if len(given) > 1:
+        raise ConfigError(f"detect: model= and ir= name different IRs: {sorted(given)}")
+    return Path(given.pop())
+
+
 def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
-    """Detect over `cfg.source` with `cfg.ir` (a model.xml) in `cfg.mode`.
+    """Detect over `cfg.source` with `cfg.model` (a model.xml; `cfg.ir` is an alias) in `cfg.mode`.
 
     Returns:
         `(metrics, artifacts)`: `detect/fps`, `detect/<stream>/fps`, frame counts,
@@ -43,7 +57,7 @@ def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         ConfigError: bad options. DeployError: the IR/meta is unusable or no source opens.
     """
-    xml = Path(str(cfg.ir))
+    xml = model_path(cfg)
     mode = str(cfg.mode)
     if mode not in MODES:
         raise ConfigError(f"detect: mode must be one of {list(MODES)}, got {mode!r}")

@@ -41,8 +41,8 @@ def videos(tmp_path_factory) -> list[Path]:
 def _run(square_ir, sources, mode, out: Path):
     from yolo_slim.deploy.task import detect
 
-    cfg = OmegaConf.load(Path(__file__).parents[3] / "conf" / "detect.yaml")
-    cfg.merge_with({"ir": str(square_ir), "source": [str(s) for s in sources], "mode": mode, "progress": False, "output": {"dir": str(out)}})
+    cfg = OmegaConf.load(Path(__file__).parents[3] / "conf" / "detect" / "detect.yaml")
+    cfg.merge_with({"model": str(square_ir), "source": [str(s) for s in sources], "mode": mode, "progress": False, "output": {"dir": str(out)}})
     del cfg["hydra"]
     return detect(cfg)
 
