@@ -26,4 +26,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    from yolo_slim.cli.overrides import rename_override
+
+    sys.argv = rename_override(sys.argv, "data", "dataset")  # data=PATH names the dataset here
     main()

@@ -23,6 +23,7 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    # conf/data is the training config group; on this command `data=PATH` names the dataset
-    sys.argv = [f"dataset={a[5:]}" if a.startswith("data=") else a for a in sys.argv]
+    from yolo_slim.cli.overrides import rename_override
+
+    sys.argv = rename_override(sys.argv, "data", "dataset")  # data=PATH names the dataset here
     main()

@@ -40,8 +40,11 @@ def _output_dir(cfg: DictConfig) -> Path:
     raise ConfigError("export: set export.out_dir (no Hydra run directory outside @hydra.main)")
 
 
-def _data_sources(data: str | None, root: str) -> tuple[list[str] | None, list[Path], list[Path]]:
-    """(names, calibration images, labelled validation images) of the configured data."""
+def _data_sources(data: str | None, root: str, builtin: dict | None = None) -> tuple[list[str] | None, list[Path], list[Path]]:
+    """(names, calibration images, labelled validation images) of the configured data.
+
+    `builtin` holds `make_synthetic_dataset` keywords (n_train, n_val, img_size, seed)
+    for `data == "builtin"`, generated once into `root`."""
     from yolo_slim.data.formats import read_data_file, resolve_image_list
 
     if not data:
@@ -49,7 +52,7 @@ def _data_sources(data: str | None, root: str) -> tuple[list[str] | None, list[P
     if data == "builtin":
         from yolo_slim.data.synthetic import make_synthetic_dataset
 
-        data = str(make_synthetic_dataset(root))
+        data = str(make_synthetic_dataset(root, **(builtin or {})))
     path = Path(data)
     if path.is_dir():
         return None, resolve_image_list(path), []
@@ -109,7 +112,12 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     torch.manual_seed(int(OmegaConf.select(cfg, "seed", default=0)))
     out = _output_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    names, calib_paths, valid_paths = _data_sources(OmegaConf.select(cfg, "data"), str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")))
+    data = OmegaConf.select(cfg, "dataset", default=None) or OmegaConf.select(cfg, "data", default=None)  # `data` in older configs
+    if data is not None and not isinstance(data, str):
+        raise ConfigError(f"export: dataset must be a .data file, an image folder or 'builtin', got {data!r}")
+    builtin = OmegaConf.select(cfg, "export.builtin", default=None)
+    names, calib_paths, valid_paths = _data_sources(data, str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")),
+                                                    OmegaConf.to_container(builtin) if builtin is not None else None)
     if precision == "int8" and not calib_paths:
         raise ConfigError("export.precision=int8 needs calibration images: set data= to a .data file, an image folder or 'builtin'")
     model, weights = build_model(cfg)

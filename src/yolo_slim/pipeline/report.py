@@ -60,7 +60,9 @@ def _sweep_section(ctx, stage: str, title: str) -> list[str]:
         return [f"## {title}", "", f"(stage `{stage}` has not run)", ""]
     table = Path(result["artifacts"]["table_md"]).read_text().splitlines()
     body = [line for line in table if not line.startswith("# ")]
-    lines = [f"## {title}", "", *body, "", f"Chosen: **{result['choice']['setting']}**. {result['choice']['reason']}", ""]
+    while body and not body[0].strip():
+        body = body[1:]
+    lines = [f"## {title}", "", *body, ""]
     lines.append(f"![{title}]({_rel(ctx, result['artifacts']['plot'])})")
     return lines + [""]
 

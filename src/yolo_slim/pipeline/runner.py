@@ -56,7 +56,10 @@ def _logged(path: Path) -> Iterator[TextIO]:
     with path.open("a", encoding="utf-8") as handle:
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        handler.setLevel(logging.INFO)
         root = logging.getLogger()
+        old_level = root.level
+        root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
         root.addHandler(handler)
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = _Tee(old_out, handle), _Tee(old_err, handle)
@@ -65,6 +68,7 @@ def _logged(path: Path) -> Iterator[TextIO]:
         finally:
             sys.stdout, sys.stderr = old_out, old_err
             root.removeHandler(handler)
+            root.setLevel(old_level)
             handler.close()
 
 
@@ -105,6 +109,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         start = time.perf_counter()
         try:
             with _logged(stage_log) as handle:
+                log.info("stage %s started in %s", name, stage_dir)
                 try:
                     result = RUNNERS[name](ctx)
                 except Exception:

@@ -54,7 +54,7 @@ def _common(ctx: StageContext) -> list[str]:
 def _data_overrides(ctx: StageContext, task: str) -> list[str]:
     dataset = str(ctx.cfg.dataset)
     if task == "export":
-        return [f"data={builtin_data_file(ctx) if dataset == 'builtin' else dataset}"]
+        return [f"dataset={builtin_data_file(ctx) if dataset == 'builtin' else dataset}"]
     if dataset == "builtin":
         return []
     return ["data=custom", f"data.data={dataset}"]

@@ -213,7 +213,7 @@ def test_fp16_and_graph_nms(tmp_path):
     cfg_path.write_text(ODD_CFG)
     folder = _image_folder(tmp_path)
     base = _cfg(tmp_path, str(cfg_path), img_size=96, exporter="torchscript", formats=["openvino"])
-    base.data = str(folder)
+    base.dataset = str(folder)
 
     fp16 = base.copy()
     fp16.export.precision, fp16.export.out_dir = "fp16", str(tmp_path / "fp16")
@@ -247,7 +247,7 @@ def test_int8_quantization(tmp_path):
     cfg_path = tmp_path / "odd.cfg"
     cfg_path.write_text(ODD_CFG)
     base = _cfg(tmp_path, str(cfg_path), img_size=96, exporter="torchscript", formats=["openvino"])
-    base.data = str(_image_folder(tmp_path))
+    base.dataset = str(_image_folder(tmp_path))
     int8 = base.copy()
     int8.export.update({"precision": "int8", "out_dir": str(tmp_path / "int8"), "calibration_images": 4})
     metrics, art8 = export(int8)
