@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(BIN)/python -m yolo_slim info yolov4
+	$(BIN)/python pipeline.py
 
 test: install
 	$(BIN)/python -m pytest
