@@ -14,7 +14,6 @@ batch of 64), and ``precision: auto`` becomes AMP (``16-mixed``) on a GPU and
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,12 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.errors import ConfigError
 from yolo_slim.lit.callbacks import DarknetExport
 from yolo_slim.lit.module import CFG_KEY, read_checkpoint
-
-_log = logging.getLogger(__name__)
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -153,8 +150,3 @@ def _report(metrics: dict[str, float], artifacts: dict[str, Path]) -> None:
     lines = [f"results: {artifacts['run_dir']}", f"  final: {summary}" if summary else "  final: no validation metrics"]
     lines += [f"  {name:13s} {path}" for name, path in artifacts.items() if name != "run_dir"]
     print("\n".join(lines), flush=True)
-
-
-def config_to_text(cfg: DictConfig) -> str:
-    """The resolved config as YAML (for logs)."""
-    return OmegaConf.to_yaml(cfg, resolve=True)
