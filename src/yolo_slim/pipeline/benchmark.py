@@ -15,9 +15,9 @@ from typing import Any
 import cv2
 
 from yolo_slim.model import load_model
+from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.pipeline.measure import (
     cost_row,
-    evaluate_model,
     interleaved_latency,
     onnxruntime_engine,
     openvino_engine,
@@ -61,7 +61,7 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
     for name, (model_cfg, weights) in _models(ctx).items():
         model = load_model(model_cfg, weights, img_size=hw[0])
         models[name] = model
-        quality = evaluate_model(model, batches, model.num_classes, score_threshold=float(b.score_threshold))
+        quality = evaluate_model(model, batches, model.num_classes, score_threshold=float(b.score_threshold), curves=True)
         rows[name] = {**quality, **cost_row(model.cfg, hw), "cfg": model_cfg, "weights": weights}
         gammas[name] = gamma_vector(model, select_bn_layers(model, "prunable"))
         engines[f"{name}/pytorch"] = torch_engine(model, hw)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,33 +19,6 @@ import torch
 from yolo_slim.metrics.cost import count_cost
 
 
-def evaluate_model(model, batches: Iterable[Mapping[str, Any]], num_classes: int, score_threshold: float = 0.1,
-                   conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300) -> dict[str, Any]:
-    """P, R, F1, mAP@0.5, mAP@0.5:0.95 and the PR curves of `model` on `batches`.
-
-    Args:
-        batches: validation batches as `collate_detection` makes them.
-
-    Returns:
-        Floats under `precision, recall, f1, mAP50, mAP50_95`, plus `pr_recall`
-        (list[101]) and `pr_precision` (per class list[101]) at IoU 0.5.
-    """
-    from yolo_slim.lit.module import targets_to_pixels
-    from yolo_slim.metrics.detection import DetectionMetrics
-    from yolo_slim.ops.nms import non_max_suppression
-
-    metric = DetectionMetrics(num_classes, score_threshold=score_threshold)
-    model.eval()
-    with torch.no_grad():
-        for batch in batches:
-            images = batch["images"]
-            detections = non_max_suppression(model(images), conf_thres, iou_thres, max_det=max_det)
-            metric.update(detections, targets_to_pixels(batch["targets"], images.shape[0], (images.shape[2], images.shape[3])))
-    result = {k: float(v) for k, v in metric.compute().items() if k in ("precision", "recall", "f1", "mAP50", "mAP50_95")}
-    recall, precision = metric.pr_curves()
-    result["pr_recall"] = np.asarray(recall).tolist()
-    result["pr_precision"] = np.asarray(precision).tolist()
-    return result
 
 
 def cost_row(cfg, hw: tuple[int, int]) -> dict[str, float]:

@@ -33,11 +33,12 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_slim.darknet.cfg import load_cfg, write_atomic, write_cfg_text
+from yolo_slim.darknet.cfg import write_atomic, write_cfg_text
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.metrics.cost import count_cost, measure_latency
-from yolo_slim.model import Darknet
+from yolo_slim.metrics.evaluate import evaluate_model
+from yolo_slim.model import Darknet, load_model
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
@@ -57,18 +58,6 @@ def _output_dir(cfg: DictConfig) -> Path:
     return Path(str(cfg.paths.output_dir))
 
 
-def load_model(cfg_or_name: str, weights: str | None, classes: int | None, img_size: int | None) -> Darknet:
-    """A `Darknet` from a zoo name or `.cfg`, with `.weights` or `.ckpt` (EMA) weights."""
-    model = Darknet(load_cfg(cfg_or_name, classes=classes, img_size=img_size))
-    if weights:
-        path = Path(weights)
-        if path.suffix == ".ckpt":
-            from yolo_slim.lit.module import ema_state_dict, load_matching_state, read_checkpoint
-
-            load_matching_state(model, ema_state_dict(read_checkpoint(path)["state_dict"]), str(path))
-        else:
-            model.load_darknet_weights(path)
-    return model.eval()
 
 
 def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) -> PrunePlan:
@@ -96,21 +85,8 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
 def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig) -> dict[str, float]:
     """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`
     (a DataLoader or any iterable of its batches, e.g. a cached list)."""
-    from yolo_slim.lit.module import targets_to_pixels
-    from yolo_slim.metrics.detection import DetectionMetrics
-    from yolo_slim.ops.nms import non_max_suppression
-
-    metric = DetectionMetrics(num_classes, score_threshold=float(e.score_threshold))
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        for batch in loader:
-            images, targets = batch["images"].to(device), batch["targets"]
-            hw = (images.shape[2], images.shape[3])
-            detections = non_max_suppression(model(images), float(e.conf_thres), float(e.iou_thres), max_det=int(e.max_det))
-            metric.update([d.cpu() for d in detections], targets_to_pixels(targets, images.shape[0], hw))
-    result = metric.compute()
-    return {k: float(result[k]) for k in ("precision", "recall", "mAP50", "mAP50_95")}
+    result = evaluate_model(model, loader, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
+    return {k: result[k] for k in ("precision", "recall", "mAP50", "mAP50_95")}
 
 
 def _row(model: Darknet, hw: tuple[int, int], device: str, runs: int, quality: dict[str, float] | None) -> dict[str, Any]:
