@@ -22,6 +22,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.errors import ConfigError
@@ -30,9 +31,15 @@ from yolo_slim.lit.module import CFG_KEY, read_checkpoint
 
 
 def output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir;
-    `pipeline.py` points it at a stage's folder)."""
-    return Path(str(cfg.paths.output_dir))
+    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir).
+
+    Callbacks and loggers interpolate the same key, so every output lands in one
+    folder, also when another Hydra app (``pipeline.py``) composes this config.
+    """
+    try:
+        return Path(str(cfg.paths.output_dir))
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def find_last_checkpoint(runs_root: Path, exclude: Path | None = None) -> Path | None:
