@@ -6,9 +6,8 @@ used, or raising in strict mode), optionally keeps the images in RAM, and produc
 one sample dict per image. :func:`collate_detection` stacks samples into a batch.
 
 Randomness: each sample draws from its own ``numpy.random.Generator`` seeded by
-``(seed, index)`` where the seed is ``torch.initial_seed()`` inside a DataLoader
-worker (which PyTorch derives from the main generator once per epoch and worker)
-and a draw from torch's default generator in the main process. With
+``(seed, index)`` where the seed is a draw from torch's default generator of the
+process (a DataLoader worker's is seeded by PyTorch from the main generator). With
 ``seed_everything(seed, workers=True)`` batches are therefore reproducible, and
 they still differ from epoch to epoch.
 """
@@ -25,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from yolo_slim.data.augment import FILL_VALUE, AugmentConfig, flip_lr, hsv_jitter, mosaic4, random_affine
 from yolo_slim.data.formats import label_path_for
@@ -243,11 +242,11 @@ class YoloDataset(Dataset):
         return len(self.images)
 
     def _rng(self, index: int) -> np.random.Generator:
-        if get_worker_info() is not None:
-            seed = torch.initial_seed()
-        else:
-            seed = int(torch.randint(0, 2**62, (1,)).item())
-        return np.random.default_rng([seed % 2**63, index])
+        # a draw from torch's generator of this process: seeded per worker by the
+        # DataLoader, it advances with every sample, so persistent workers still give
+        # an image new augmentation in every epoch
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+        return np.random.default_rng([seed, index])
 
     def __getitem__(self, index: int) -> Sample:
         try:
