@@ -39,8 +39,10 @@ def test_model_path_alias_and_errors():
 
 
 @pytest.mark.openvino
+@pytest.mark.slow
 def test_issue_command_mosaic(square_ir, tmp_path):
-    """`python detect.py model=PATH/model.xml source=[a.mp4,b.mp4,c.mp4,d.mp4] mode=mosaic`, verbatim."""
+    """`python detect.py model=PATH/model.xml source=[a.mp4,b.mp4,c.mp4,d.mp4] mode=mosaic`, verbatim, in a subprocess
+    (slow: a fresh interpreter imports torch and OpenVINO; `test_model_override_is_a_value_not_a_group` covers the parsing)."""
     for k, name in enumerate("abcd"):
         writer = cv2.VideoWriter(str(tmp_path / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, HW[::-1])
         for _ in range(3):
