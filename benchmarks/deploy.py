@@ -32,8 +32,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     sparsify_gammas(baseline, seed=0)
     t = time.perf_counter()
     pruned = prune_model(baseline, args.global_percent, args.shortcuts, args.channel_multiple)
-    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)
     log(f"pruned in {time.perf_counter() - t:.1f} s")
     models = {"baseline": baseline, "pruned": pruned}
     cost = {k: count_cost(m.cfg, hw) for k, m in models.items()}
@@ -307,12 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"# Deployment benchmark: {args.baseline} @ {hw}, {args.classes} classes",
         "",
-        f"One run of `python benchmarks/deploy.py {' '.join(argv if argv is not None else sys.argv[1:])}`: "
+        (f"One run of `python benchmarks/deploy.py {' '.join(argv if argv is not None else sys.argv[1:])}`: "
         f"{args.threads} threads per engine, {args.reps} round-robin repetitions, medians. "
         f"Pruned: `plan_layer_channel_pruning` at global_percent {args.global_percent}, {args.shortcuts} residual units, "
         f"channel multiple {args.channel_multiple}, on seeded sparse-training-like gammas: "
         f"{params['baseline'] / 1e6:.1f} M -> {params['pruned'] / 1e6:.2f} M params, {len(base_cfg.layers)} -> {len(pruned.cfg.layers)} layers, "
-        f"BFLOPs ratio {bflops_ratio:.1f}x (darknet's rule). Speedup: throughput vs baseline OpenVINO FP32.",
+        f"BFLOPs ratio {bflops_ratio:.1f}x (darknet's rule). Speedup: throughput vs baseline OpenVINO FP32."),
         "",
         "| model | engine | BFLOPs | latency ms (b=1) | FPS (b=1 latency) | throughput FPS | speedup |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -322,15 +322,15 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {e.model} | {e.name} | {cost[e.model].bflops:.2f} | {lat * 1e3:.1f} | {1 / lat:.1f} | {fps:.1f} | {fps / ref:.2f}x |")
     lines += [
         "",
-        f"Multi-stream ({args.streams_model} FP32 IR, {args.stream_frames} frames of 640x480 MJPG per stream; host decode, "
-        "letterbox and NMS included, no drawing or writing):",
+        (f"Multi-stream ({args.streams_model} FP32 IR, {args.stream_frames} frames of 640x480 MJPG per stream; host decode, "
+         "letterbox and NMS included, no drawing or writing):"),
         "",
         "| setup | aggregate FPS | vs engine on a batch of 4 |",
         "|---|---:|---:|",
     ]
     b4 = sfps["engine alone, batch of 4 (no host work)"]
     lines += [f"| {k} | {v:.1f} | {v / b4:.2f} |" for k, v in sfps.items()]
-    f = lambda m, e, i=1: med[(m, e)][i]  # noqa: E731
+    f = lambda m, e, i=1: med[(m, e)][i]
     best4 = max(v for k, v in sfps.items() if k.startswith("4 streams"))
     best_mode = max((k for k in sfps if k.startswith("4 streams")), key=sfps.get)
     lines += [
@@ -339,9 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| goal | measured |",
         "|---|---|",
-        f"| pruned / baseline OpenVINO FP32 speedup >= 0.7 x BFLOPs ratio ({0.7 * bflops_ratio:.2f}) | throughput "
+        (f"| pruned / baseline OpenVINO FP32 speedup >= 0.7 x BFLOPs ratio ({0.7 * bflops_ratio:.2f}) | throughput "
         f"{verdict(f('pruned', 'OpenVINO FP32') / ref, 0.7 * bflops_ratio)}; latency "
-        f"{verdict(f('baseline', 'OpenVINO FP32', 0) / f('pruned', 'OpenVINO FP32', 0), 0.7 * bflops_ratio)} |",
+        f"{verdict(f('baseline', 'OpenVINO FP32', 0) / f('pruned', 'OpenVINO FP32', 0), 0.7 * bflops_ratio)} |"),
     ]
     for m in models:
         lines.append(

@@ -9,9 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
-
 from conftest import centre_inside, square_frame
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).parents[3]
 HW = (120, 160)
@@ -50,7 +49,7 @@ def test_issue_command_mosaic(square_ir, tmp_path):
         writer.release()
     cmd = [sys.executable, str(ROOT / "detect.py"), f"model={square_ir}", "source=[a.mp4,b.mp4,c.mp4,d.mp4]", "mode=mosaic",
            "progress=false", "hydra.run.dir=run"]
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "detect/failed: 0" in done.stdout
     from yolo_slim.deploy.writers import read_jsonl

@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import best_iou, centre_inside, square_frame
 
 pytestmark = pytest.mark.openvino

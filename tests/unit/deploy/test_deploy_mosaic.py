@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolo_slim.deploy.mosaic import compose_mosaic, mosaic_grid, split_detections, tile_origins
+from yolo_slim.deploy.mosaic import (
+    compose_mosaic,
+    mosaic_grid,
+    split_detections,
+    tile_origins,
+)
 
 
 def test_grid_for_counts():

@@ -7,9 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
-
 from conftest import centre_inside, square_frame
+from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.openvino
 
@@ -104,7 +103,6 @@ class _Breaking:
 @pytest.mark.parametrize("mode", ["mosaic", "async", "batch"])
 def test_stream_failing_midway_leaves_others_complete(square_ir, mode):
     from yolo_slim.deploy.multistream import run_streams
-    from yolo_slim.deploy.sources import open_source
 
     class _Frames:
         def __init__(self, n):

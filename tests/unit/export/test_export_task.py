@@ -237,7 +237,7 @@ def test_fp16_and_graph_nms(tmp_path):
     in_graph = graph_det.detect(img)
     on_host = OpenVINODetector(host_xml, conf_thres=0.2).detect(img)
     assert len(in_graph) == len(on_host) > 0
-    order = lambda d: d[np.lexsort((d[:, 0], -d[:, 4]))]  # noqa: E731
+    order = lambda d: d[np.lexsort((d[:, 0], -d[:, 4]))]
     np.testing.assert_allclose(order(in_graph), order(on_host), atol=1e-2)
 
 
