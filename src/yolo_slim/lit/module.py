@@ -133,6 +133,9 @@ class YoloLitModule(pl.LightningModule):
         ema: ``enabled``, ``decay``, ``tau``.
         val: ``conf_thres``, ``iou_thres`` (NMS), ``score_threshold`` (P/R),
             ``max_det``.
+        bn_momentum: BatchNorm running-statistics momentum. 0.03 suits long schedules;
+            short ones (a few hundred steps) need about 0.1, or the running statistics
+            lag the weights and the eval-mode model scores far below the train-mode one.
         nominal_batch_size: images per optimizer update the loss scale assumes
             (darknet's 64); the trainer accumulates gradients to reach it.
     """
@@ -151,6 +154,7 @@ class YoloLitModule(pl.LightningModule):
         ema: Mapping[str, Any] | None = None,
         val: Mapping[str, Any] | None = None,
         nominal_batch_size: int = 64,
+        bn_momentum: float = 0.03,
     ) -> None:
         super().__init__()
         args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
@@ -161,6 +165,8 @@ class YoloLitModule(pl.LightningModule):
         args["val"] = {**_DEFAULT_VAL, **(args["val"] or {})}
         if nominal_batch_size < 1:
             raise ConfigError(f"model.nominal_batch_size must be >= 1, got {nominal_batch_size}")
+        if not 0.0 < bn_momentum <= 1.0:
+            raise ConfigError(f"model.bn_momentum must be in (0, 1], got {bn_momentum}")
         self.save_hyperparameters(args)
         self.model: Darknet | None = None
         self.ema: ModelEMA | None = None
@@ -178,6 +184,9 @@ class YoloLitModule(pl.LightningModule):
         else:
             dcfg = load_cfg(hp.cfg, classes if classes is not None else hp.classes, hp.img_size)
         self.model = Darknet(dcfg)
+        for module in self.model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.momentum = float(self.hparams.get("bn_momentum", 0.03))
         self.hparams["classes"] = dcfg.num_classes
         self.hparams["cfg_text"] = write_cfg_text(dcfg)
         self._build_ema()

@@ -80,3 +80,11 @@ def test_targets_to_pixels_splits_per_image() -> None:
 def test_bad_nominal_batch_raises() -> None:
     with pytest.raises(ConfigError, match="nominal_batch_size"):
         YoloLitModule(cfg="yolov4-tiny", classes=2, nominal_batch_size=0)
+
+
+def test_bn_momentum_reaches_every_batchnorm() -> None:
+    module = YoloLitModule(cfg="yolov4-tiny", classes=2, img_size=64, bn_momentum=0.1)
+    momenta = {m.momentum for m in module.model.modules() if isinstance(m, nn.BatchNorm2d)}
+    assert momenta == {0.1}
+    with pytest.raises(ConfigError, match=r"model.bn_momentum must be in \(0, 1\], got 0"):
+        YoloLitModule(cfg="yolov4-tiny", classes=2, bn_momentum=0.0)
