@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     except YoloSlimError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `python -m yolo_slim info yolov4 | head`: the reader left
+        sys.stdout = None  # nothing more to flush at exit
+        return 0
 
 
 if __name__ == "__main__":

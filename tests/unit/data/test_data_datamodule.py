@@ -67,7 +67,7 @@ def test_data_file_with_bad_data_is_summarised_once(
     tmp_path: Path, make_split: MakeSplit, caplog: pytest.LogCaptureFixture
 ) -> None:
     train = make_split("train", [["0 0.5 0.5 0.2 0.2"], ["7 0.5 0.5 0.2 0.2"], None])
-    val = make_split("val", [["0 0.5 0.5 0.2 0.2", "0 0.5 0.5 0.2 0.2"]])
+    make_split("val", [["0 0.5 0.5 0.2 0.2", "0 0.5 0.5 0.2 0.2"]])
     (tmp_path / "train.txt").write_text("\n".join(str(p) for p in train) + "\nimages/train/gone.png\n")
     (tmp_path / "val.txt").write_text("images/val/000.png\n")
     (tmp_path / "obj.names").write_text("a\nb\n")
