@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import pytorch_lightning as pl
@@ -53,11 +54,12 @@ def _run(args, sparse: bool) -> list[float]:
     timer = _StepTimer()
     callbacks = [timer] + ([BNSparsity(s=1e-3, scope="prunable", log_every_n_epochs=10**6, predict_percents=())] if sparse else [])
     data = TensorDataset(torch.rand(args.steps * args.batch, 3, args.img_size, args.img_size))
-    trainer = pl.Trainer(
-        accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, callbacks=callbacks,
-    )
-    trainer.fit(module, DataLoader(data, batch_size=args.batch))
+    with tempfile.TemporaryDirectory() as root:  # the callback's gamma plot goes here
+        trainer = pl.Trainer(
+            accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, callbacks=callbacks, default_root_dir=root,
+        )
+        trainer.fit(module, DataLoader(data, batch_size=args.batch))
     return timer.times[1:]  # the first step warms up allocators
 
 
