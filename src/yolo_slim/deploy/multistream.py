@@ -20,6 +20,8 @@ stream has ended and reports which failed.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import logging
 import queue
 import threading
@@ -224,7 +226,7 @@ def _shared_input(request, shape: tuple[int, ...]) -> np.ndarray:
     return buf
 
 
-class _RoundMode:
+class _RoundMode(ABC):
     """Double-buffered rounds (batch, mosaic): two requests with their own input arrays."""
 
     detector: OpenVINODetector
@@ -233,11 +235,13 @@ class _RoundMode:
         self.requests = [self.detector.compiled.create_infer_request() for _ in range(2)]
         self.buffers = [_shared_input(r, shape) for r in self.requests]
 
+    @abstractmethod
     def fill(self, buf: np.ndarray, frames: list[Frame | None]) -> None:
-        raise NotImplementedError
+        """Write this round's frames into the request's input array."""
 
+    @abstractmethod
     def results(self, request, frames: list[Frame | None]) -> list[np.ndarray | None]:
-        raise NotImplementedError
+        """Per stream, the detections of a finished request (None for an ended stream)."""
 
     def run(self, run: _Run, n: int) -> None:
         pending: deque = deque()

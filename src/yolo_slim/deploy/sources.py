@@ -8,6 +8,8 @@ be opened raises DeployError.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import os
 from pathlib import Path
 
@@ -19,15 +21,16 @@ from yolo_slim.errors import DeployError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-class FrameSource:
+class FrameSource(ABC):
     """A sequence of frames. Attributes: name (for outputs), fps (nominal, or None), length (frames, or None)."""
 
     name: str
     fps: float | None
     length: int | None
 
-    def read(self) -> np.ndarray | None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def read(self) -> np.ndarray | None:
+        """The next BGR frame, or None when the source has ended."""
 
     def close(self) -> None:
         """Release the source."""
