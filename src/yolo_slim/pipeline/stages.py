@@ -47,8 +47,7 @@ class StageContext:
 def _common(ctx: StageContext) -> list[str]:
     """Overrides every task composition gets: the pipeline's paths, seed and dataset."""
     p = ctx.cfg.paths
-    out = [f"paths.root_dir={p.root_dir}", f"paths.data_dir={p.data_dir}", f"paths.log_dir={p.log_dir}", f"seed={ctx.cfg.seed}"]
-    return out
+    return [f"paths.root_dir={p.root_dir}", f"paths.data_dir={p.data_dir}", f"paths.log_dir={p.log_dir}", f"seed={ctx.cfg.seed}"]
 
 
 def _data_overrides(ctx: StageContext, task: str) -> list[str]:
@@ -155,8 +154,7 @@ def run_sparsity(ctx: StageContext) -> dict[str, Any]:
 def run_channel_sweep(ctx: StageContext) -> dict[str, Any]:
     """Stage 3: channel pruning at each `global_percent`; the optimal point chosen."""
     s = ctx.cfg.channel_sweep
-    extra_axis = "global_percent"
-    return _sweep(ctx, "channel_sweep", extra_axis, list(s.percents), ctx.need("sparsity", "cfg"), ctx.need("sparsity", "last_weights"), "channel")
+    return _sweep(ctx, "channel_sweep", "global_percent", list(s.percents), ctx.need("sparsity", "cfg"), ctx.need("sparsity", "last_weights"), "channel")
 
 
 def run_layer_sweep(ctx: StageContext) -> dict[str, Any]:
