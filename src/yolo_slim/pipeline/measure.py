@@ -27,23 +27,30 @@ def cost_row(cfg, hw: tuple[int, int]) -> dict[str, float]:
     return {"params": float(cost.params), "weights_mib": cost.weights_bytes / 2**20, "bflops": cost.bflops}
 
 
-def interleaved_latency(engines: Mapping[str, Callable[[], Any]], runs: int = 30, warmup: int = 3) -> dict[str, float]:
-    """Median milliseconds per call of each engine, timed round-robin.
+def interleaved_latency(engines: Mapping[str, Callable[[], Any]], runs: int = 30, warmup: int = 3, block: int = 5) -> dict[str, float]:
+    """Median milliseconds per call of each engine, timed round-robin in blocks.
+
+    Each round runs `block` consecutive calls of every engine in turn: drifting
+    machine load then hits all engines alike, while an engine's thread pool is not
+    woken for a single call between two others' (which inflates every figure).
 
     Args:
         engines: name -> a function running one batch-1 inference.
-        runs: timed calls per engine.
+        runs: timed calls per engine (rounded up to whole blocks).
         warmup: untimed calls per engine first.
+        block: consecutive calls of one engine per turn.
     """
     for fn in engines.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in engines}
-    for _ in range(runs):
+    for _ in range(max(1, -(-runs // block))):
         for name, fn in engines.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - start) * 1000.0)
+            fn()  # re-wakes this engine's threads after the others ran
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1000.0)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
