@@ -63,15 +63,18 @@ def _letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int, in
     return out, scale, pad_x, pad_y
 
 
-def _read_image(path: Path) -> np.ndarray | None:
-    """Reads an image as ``uint8 [H, W, 3]`` BGR; None if missing or undecodable."""
+def _read_image(path: Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray | None:
+    """Reads an image as ``uint8 [H, W, 3]`` BGR; None if missing or undecodable.
+
+    ``flags`` are OpenCV's (``cv2.IMREAD_REDUCED_COLOR_8`` decodes at 1/8 size).
+    """
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError:
         return None
     if data.size == 0:
         return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(data, flags)
     if image is None or image.size == 0:
         return None
     return image
@@ -200,14 +203,7 @@ class YoloDataset(Dataset):
     # ------------------------------------------------------------------ loading
     def _check_image(self, path: Path) -> bool | None:
         """Decodes an image cheaply (1/8 size) to prove it is readable."""
-        try:
-            data = np.fromfile(path, dtype=np.uint8)
-        except OSError:
-            return None
-        if data.size == 0:
-            return None
-        image = cv2.imdecode(data, cv2.IMREAD_REDUCED_COLOR_8)
-        return True if image is not None and image.size else None
+        return True if _read_image(path, cv2.IMREAD_REDUCED_COLOR_8) is not None else None
 
     def _load_resized(self, path: Path) -> tuple[np.ndarray, tuple[int, int]] | None:
         """Reads an image for the RAM cache: resized copy and original (h, w)."""
