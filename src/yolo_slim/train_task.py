@@ -23,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.errors import ConfigError
@@ -127,6 +128,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         model_kwargs["cfg_text"] = read_checkpoint(ckpt_path).get(CFG_KEY)
     model: pl.LightningModule = hydra.utils.instantiate(cfg.model, **model_kwargs)
     callbacks = _instantiate_all(cfg.get("callbacks"))
+    if cfg.trainer.get("enable_progress_bar") is False:
+        # trainer.enable_progress_bar=false also turns off the configured Rich bar
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_overrides(cfg))
 

@@ -35,7 +35,6 @@ def _cfg(tmp: Path, data_dir: Path, experiment: str, weights: Path, *extra: str)
         "trainer.accelerator=cpu",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
-        "~callbacks.rich_progress_bar",
         "logger=csv",
         "optim.scheduler.warmup_epochs=0",
         "model.nominal_batch_size=4",

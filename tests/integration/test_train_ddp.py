@@ -29,7 +29,7 @@ def test_ddp_two_cpu_processes_write_one_run_with_synced_metrics(tmp_path: Path)
     cmd = [
         sys.executable, str(ROOT / "train.py"), "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-        "~callbacks.rich_progress_bar", "logger=csv", f"paths.log_dir={tmp_path / 'logs'}",
+        "logger=csv", f"paths.log_dir={tmp_path / 'logs'}",
         f"paths.data_dir={tmp_path / 'data'}", "model.val.conf_thres=0.0001", *data,
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")

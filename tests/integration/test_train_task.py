@@ -35,7 +35,6 @@ def tiny_cfg(tmp: Path, data_dir: Path, *overrides: str):
         "trainer.deterministic=true",
         "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false",
-        "~callbacks.rich_progress_bar",
         "logger=csv",
         "optim.scheduler.warmup_epochs=1",
         "model.nominal_batch_size=8",

@@ -30,7 +30,9 @@ __all__ = ["YoloDataModule", "spec_from_folder"]
 
 _log = logging.getLogger(__name__)
 
-_BUILTIN_KEYS = frozenset({"root", "n_train", "n_val", "img_size", "seed", "max_objects"})
+_BUILTIN_KEYS = frozenset(
+    {"root", "n_train", "n_val", "img_size", "seed", "max_objects", "min_size", "max_size", "class_colour"}
+)
 
 
 @rank_zero_only

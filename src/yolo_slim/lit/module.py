@@ -39,6 +39,7 @@ from yolo_slim.lit.loss import YoloLoss
 from yolo_slim.lit.schedule import WarmupSchedule
 from yolo_slim.metrics.detection import DetectionMetrics
 from yolo_slim.model import Darknet
+from yolo_slim.model.priors import init_head_priors
 from yolo_slim.ops.boxes import xywh_to_xyxy
 from yolo_slim.ops.nms import non_max_suppression
 
@@ -138,6 +139,9 @@ class YoloLitModule(pl.LightningModule):
             lag the weights and the eval-mode model scores far below the train-mode one.
         nominal_batch_size: images per optimizer update the loss scale assumes
             (darknet's 64); the trainer accumulates gradients to reach it.
+        head_priors: start the head biases at the expected objectness and class
+            frequencies (`yolo_slim.model.priors`); initial weights, when given,
+            overwrite them.
     """
 
     def __init__(
@@ -155,6 +159,7 @@ class YoloLitModule(pl.LightningModule):
         val: Mapping[str, Any] | None = None,
         nominal_batch_size: int = 64,
         bn_momentum: float = 0.03,
+        head_priors: bool = True,
     ) -> None:
         super().__init__()
         args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
@@ -184,6 +189,8 @@ class YoloLitModule(pl.LightningModule):
         else:
             dcfg = load_cfg(hp.cfg, classes if classes is not None else hp.classes, hp.img_size)
         self.model = Darknet(dcfg)
+        if hp.get("head_priors", True) and hp.cfg_text is None:
+            init_head_priors(self.model, dcfg.net.width)
         for module in self.model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.momentum = float(self.hparams.get("bn_momentum", 0.03))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -92,3 +93,46 @@ def test_difficulty_spread() -> None:
     assert set(np.unique(all_boxes[:, 0]).astype(int)) == {0, 1}  # both classes
     assert max(counts) >= 4 and min(counts) <= 2  # crowded and sparse images
     assert overlaps >= 5  # objects overlap (occlusion)
+
+
+def _hue_of_objects(class_colour: float) -> dict[int, list[float]]:
+    """OpenCV hue (0-180) at the centre pixel of every large, unoccluded-looking object."""
+    hues: dict[int, list[float]] = {0: [], 1: []}
+    for i in range(40):
+        image, labels = render_image(np.random.default_rng([1, 0, i]), 128, min_size=0.15, class_colour=class_colour)
+        hsv = cv2.cvtColor(cv2.GaussianBlur(image, (5, 5), 0), cv2.COLOR_BGR2HSV)
+        for cls, cx, cy, _, _ in labels:
+            hues[int(cls)].append(float(hsv[int(cy * 127), int(cx * 127), 0]))
+    return hues
+
+
+def test_class_colour_ties_hue_to_class() -> None:
+    warm = lambda h: h <= 40 or h >= 170  # noqa: E731 (discs' family, jitter included)
+    cool = lambda h: 85 <= h <= 140  # noqa: E731 (plates' family)
+    tied = _hue_of_objects(1.0)
+    # centre pixels may show an inner detail or an occluder: most, not all, follow the class hue
+    assert np.mean([warm(h) for h in tied[0]]) > 0.7
+    assert np.mean([cool(h) for h in tied[1]]) > 0.7
+    free = _hue_of_objects(0.0)
+    assert np.mean([warm(h) for h in free[0]]) < 0.5
+    assert np.mean([cool(h) for h in free[1]]) < 0.5
+
+
+def test_object_size_range_is_configurable() -> None:
+    sides = []
+    for i in range(30):
+        _, labels = render_image(np.random.default_rng([2, 0, i]), 128, min_size=0.2, max_size=0.3)
+        sides.append(labels[:, 3:].max(axis=1))
+    side = np.concatenate(sides)
+    # amodal boxes of rotated plates may be larger than their extent; clipped ones smaller
+    assert np.median(side) > 0.18 and side.max() <= 0.45
+
+
+def test_style_parameters_are_checked_and_recorded(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="min_size <= max_size"):
+        make_synthetic_dataset(tmp_path / "x", min_size=0.5, max_size=0.2)
+    with pytest.raises(ConfigError, match="class_colour must be in"):
+        make_synthetic_dataset(tmp_path / "x", class_colour=1.5)
+    make_synthetic_dataset(tmp_path / "ds", class_colour=0.5, **SMALL)
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert manifest["params"]["class_colour"] == 0.5
