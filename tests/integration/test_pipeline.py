@@ -115,3 +115,32 @@ def test_unknown_stage_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_stage_without_its_inputs_names_what_to_run_first(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match=r"stage 'sparsity' failed: .*needs the 'baseline' stage's 'best_weights'.*\n  log: .*02_sparsity/stage.log"):
         run_pipeline(_cfg(tmp_path, "stages=[sparsity]"))
+
+
+def test_force_reruns_a_stage_from_scratch_and_every_later_one(tmp_path: Path, monkeypatch) -> None:
+    import yolo_slim.pipeline.runner as runner
+
+    calls: list[str] = []
+
+    def fake(name: str):
+        def run(ctx):
+            out = ctx.stage_dir(name)
+            out.mkdir(parents=True, exist_ok=True)
+            # a forced stage must not find its previous run's files (no resume from them)
+            assert not (out / "checkpoints").exists(), name
+            (out / "checkpoints").mkdir()
+            calls.append(name)
+            return {"metrics": {}, "artifacts": {}}
+        return run
+
+    monkeypatch.setattr(runner, "RUNNERS", {name: fake(name) for name in STAGES})
+    monkeypatch.setattr(runner, "write_report", lambda ctx: ctx.run_dir / "REPORT.md")
+    run_pipeline(_cfg(tmp_path))
+    assert calls == list(STAGES)
+    calls.clear()
+    run_pipeline(_cfg(tmp_path))
+    assert calls == []
+    run_pipeline(_cfg(tmp_path, "force=[layer_sweep]"))
+    assert calls == list(STAGES[STAGES.index("layer_sweep"):])
+    with pytest.raises(PipelineError, match=r"force: unknown stage\(s\) \['sparse'\]"):
+        run_pipeline(_cfg(tmp_path, "force=[sparse]"))

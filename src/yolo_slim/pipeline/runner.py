@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -72,6 +73,17 @@ def _logged(path: Path) -> Iterator[TextIO]:
             handler.close()
 
 
+def _forced_stages(force: Sequence[str]) -> set[str]:
+    """The forced stages and every stage after the first of them (their inputs change)."""
+    unknown = sorted(set(force) - set(STAGES))
+    if unknown:
+        raise PipelineError(f"force: unknown stage(s) {unknown}; stages are {list(STAGES)}")
+    if not force:
+        return set()
+    first = min(STAGES.index(name) for name in force)
+    return set(STAGES[first:])
+
+
 def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run the configured stages (`cfg.stages`) into `cfg.paths.output_dir`.
 
@@ -93,10 +105,10 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     run_dir = Path(str(cfg.paths.output_dir))
     ctx = StageContext(cfg, run_dir)
     wanted = stage_list(cfg)
-    force = set(cfg.get("force") or [])
+    stale = _forced_stages(cfg.get("force") or [])
     for name in STAGES:
         previous = load_result(ctx.stage_dir(name) / RESULT_NAME)
-        if previous is not None and name not in force:
+        if previous is not None and name not in stale:
             ctx.results[name] = previous
     print(f"pipeline: {run_dir}  stages: {', '.join(wanted)}", flush=True)
     for name in wanted:
@@ -104,6 +116,8 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         if name in ctx.results:
             print(f"pipeline: [{name}] already done ({ctx.results[name].get('seconds', 0):.0f} s), skipped", flush=True)
             continue
+        if name in stale and stage_dir.exists():
+            shutil.rmtree(stage_dir)  # forced: start over, not resume the old last.ckpt
         stage_log = stage_dir / "stage.log"
         print(f"pipeline: [{name}] starting; log: {stage_log}", flush=True)
         start = time.perf_counter()
