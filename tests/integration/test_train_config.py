@@ -35,7 +35,9 @@ def test_defaults_train_the_demo_model_on_builtin_data() -> None:
     cfg = composed()
     assert cfg.data.data == "builtin"
     assert Path(cfg.model.cfg).is_file()
-    assert cfg.run_name == "default" and cfg.resume is None and cfg.ckpt_path is None
+    # the default experiment is the demo recipe (Adam, 12 epochs)
+    assert cfg.run_name == "demo_baseline" and cfg.resume is None and cfg.ckpt_path is None
+    assert cfg.model.optimizer._target_ == "torch.optim.Adam"
     assert cfg.model.img_size == cfg.data.img_size
 
 

@@ -11,7 +11,7 @@ Like the classes of a real dataset, each class has a typical look: with probabil
 otherwise, and for every distractor, the colour is random. A small model learns
 such data in a few hundred optimizer steps on a CPU, and still does not saturate
 mAP@0.5: off-palette objects must be told apart by shape, small ones are hard, and
-distractors share the class hues. ``class_colour=0`` gives shape-only classes and
+distractors may take the class hues. ``class_colour=0`` gives shape-only classes and
 ``min_size=0.03`` more tiny objects: the demo model then learns nothing visible in a
 few hundred steps.
 
