@@ -11,28 +11,14 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from tiny_runs import QUIET_CPU_TRAINER, TINY_DATA
 
 from yolo_slim.errors import PipelineError
 from yolo_slim.pipeline import STAGES, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TINY = [
-    "img_size=64",
-    "data.img_size=64",
-    "data.batch_size=4",
-    "data.num_workers=0",
-    "data.builtin.n_train=8",
-    "data.builtin.n_val=4",
-    "data.builtin.img_size=64",
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
-    "~callbacks.rich_progress_bar",
-    "logger=csv",
-    "model.nominal_batch_size=4",
-]
+TINY_TRAIN = [*TINY_DATA, *QUIET_CPU_TRAINER, "trainer.max_epochs=1", "model.nominal_batch_size=4"]
 
 
 def _overrides(tmp: Path) -> list[str]:
@@ -41,7 +27,7 @@ def _overrides(tmp: Path) -> list[str]:
         f"paths.log_dir={tmp / 'logs'}",
         f"paths.data_dir={tmp / 'data'}",
         "img_size=64",
-        "train_overrides=[" + ",".join(f"'{o}'" for o in TINY[1:]) + "]",
+        "train_overrides=[" + ",".join(f"'{o}'" for o in TINY_TRAIN) + "]",
         "channel_sweep.percents=[0.3,0.5]",
         "layer_sweep.shortcuts=[1,2]",
         "benchmark.runs=3",
@@ -142,5 +128,5 @@ def test_force_reruns_a_stage_from_scratch_and_every_later_one(tmp_path: Path, m
     assert calls == []
     run_pipeline(_cfg(tmp_path, "force=[layer_sweep]"))
     assert calls == list(STAGES[STAGES.index("layer_sweep"):])
-    with pytest.raises(PipelineError, match=r"force: unknown stage\(s\) \['sparse'\]"):
+    with pytest.raises(PipelineError, match=r"force=\['sparse'\]: unknown \['sparse'\]; expected a subset of"):
         run_pipeline(_cfg(tmp_path, "force=[sparse]"))

@@ -35,7 +35,7 @@ def test_ddp_two_cpu_processes_write_one_run_with_synced_metrics(tmp_path: Path)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = list((tmp_path / "logs" / "train" / "default" / "runs").iterdir())
+    runs = list((tmp_path / "logs" / "train" / "demo_baseline" / "runs").iterdir())
     assert len(runs) == 1, runs  # the second rank reused rank 0's run dir
     run = runs[0]
     assert proc.stdout.count("results:") == 1 and proc.stdout.count("epoch 1/1") == 1

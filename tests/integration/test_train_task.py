@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from tiny_runs import QUIET_CPU_TRAINER, TINY_DATA
 
 from yolo_slim.darknet.cfg import parse_cfg
 from yolo_slim.errors import ConfigError, WeightsError
@@ -24,18 +25,10 @@ def tiny_cfg(tmp: Path, data_dir: Path, *overrides: str):
         f"paths.output_dir={tmp / 'run'}",
         f"paths.log_dir={tmp / 'logs'}",
         f"paths.data_dir={data_dir}",
-        "data.img_size=64",
-        "data.batch_size=4",
-        "data.num_workers=0",
-        "data.builtin.n_train=8",
-        "data.builtin.n_val=4",
-        "data.builtin.img_size=64",
+        *TINY_DATA,
+        *QUIET_CPU_TRAINER,
         "trainer.max_epochs=2",
-        "trainer.accelerator=cpu",
         "trainer.deterministic=true",
-        "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false",
-        "logger=csv",
         "optim.scheduler.warmup_epochs=1",
         "model.nominal_batch_size=8",
     ]

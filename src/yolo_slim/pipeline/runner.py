@@ -16,7 +16,7 @@ import shutil
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,7 +24,9 @@ from omegaconf import DictConfig
 
 from yolo_slim.errors import PipelineError
 from yolo_slim.pipeline.report import write_report
-from yolo_slim.pipeline.stages import RUNNERS, STAGES, StageContext, load_result, save_result, stage_list
+from yolo_slim.pipeline.stages import (
+    RUNNERS, STAGES, StageContext, forced_stages, load_result, save_result, stage_list,
+)
 
 log = logging.getLogger(__name__)
 RESULT_NAME = "stage.json"
@@ -73,17 +75,6 @@ def _logged(path: Path) -> Iterator[TextIO]:
             handler.close()
 
 
-def _forced_stages(force: Sequence[str]) -> set[str]:
-    """The forced stages and every stage after the first of them (their inputs change)."""
-    unknown = sorted(set(force) - set(STAGES))
-    if unknown:
-        raise PipelineError(f"force: unknown stage(s) {unknown}; stages are {list(STAGES)}")
-    if not force:
-        return set()
-    first = min(STAGES.index(name) for name in force)
-    return set(STAGES[first:])
-
-
 def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run the configured stages (`cfg.stages`) into `cfg.paths.output_dir`.
 
@@ -105,7 +96,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     run_dir = Path(str(cfg.paths.output_dir))
     ctx = StageContext(cfg, run_dir)
     wanted = stage_list(cfg)
-    stale = _forced_stages(cfg.get("force") or [])
+    stale = forced_stages(cfg)
     for name in STAGES:
         previous = load_result(ctx.stage_dir(name) / RESULT_NAME)
         if previous is not None and name not in stale:

@@ -225,10 +225,24 @@ def load_result(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def _checked_names(cfg: DictConfig, key: str) -> list[str]:
+    """The stage names under ``cfg[key]``; an unknown name is a `PipelineError`."""
+    names = list(OmegaConf.to_container(cfg[key], resolve=True)) if cfg.get(key) else []
+    unknown = [s for s in names if s not in STAGES]
+    if unknown:
+        raise PipelineError(f"{key}={names}: unknown {unknown}; expected a subset of {list(STAGES)}")
+    return names
+
+
 def stage_list(cfg: DictConfig) -> list[str]:
     """The configured stages, checked, in process order."""
-    wanted = list(OmegaConf.to_container(cfg.stages, resolve=True)) if cfg.get("stages") else list(STAGES)
-    unknown = [s for s in wanted if s not in STAGES]
-    if unknown:
-        raise PipelineError(f"stages={wanted}: unknown {unknown}; expected a subset of {list(STAGES)}")
+    wanted = _checked_names(cfg, "stages") or list(STAGES)
     return [s for s in STAGES if s in wanted]
+
+
+def forced_stages(cfg: DictConfig) -> set[str]:
+    """The stages ``cfg.force`` names and every stage after the first of them (their inputs change)."""
+    forced = _checked_names(cfg, "force")
+    if not forced:
+        return set()
+    return set(STAGES[min(STAGES.index(name) for name in forced):])

@@ -15,9 +15,9 @@ def test_priors_give_expected_objects_per_image() -> None:
     model.eval()
     with torch.no_grad():
         maps = model.forward_maps(torch.zeros(1, 3, 320, 320))
-    for head, fmap in zip(model.heads, maps):
+    for head_id, head, fmap in zip(model.head_ids, model.heads, maps):
         raw = head.reshape(fmap)  # (1, A, H, W, 5 + C)
-        bias = model.layers[model.head_ids[model.heads.index(head)] - 1].conv.bias.view(head.num_anchors, -1)
+        bias = model.layers[head_id - 1].conv.bias.view(head.num_anchors, -1)
         expected_obj = 5.0 / (fmap.shape[2] * fmap.shape[3])
         assert torch.allclose(torch.sigmoid(bias[:, 4]), torch.full((head.num_anchors,), expected_obj), rtol=1e-4)
         assert torch.allclose(torch.sigmoid(bias[:, 5:]), torch.full_like(bias[:, 5:], 0.6 / 2.01), rtol=1e-4)
