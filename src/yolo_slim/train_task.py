@@ -28,7 +28,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.errors import ConfigError
 from yolo_slim.lit.callbacks import DarknetExport
-from yolo_slim.lit.module import CFG_KEY, read_checkpoint
+from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
 
 
 def output_dir(cfg: DictConfig) -> Path:

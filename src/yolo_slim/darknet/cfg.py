@@ -13,7 +13,6 @@ read the result.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ from yolo_slim.darknet.sections import (
 )
 from yolo_slim.darknet.zoo import ZOO_NAMES, zoo_cfg_text
 from yolo_slim.errors import CfgError
+from yolo_slim.io.atomic import write_atomic
 
 # Keys that only darknet's trainer reads: kept verbatim and written back.
 _TRAINING_KEYS: dict[str, frozenset[str]] = {
@@ -510,21 +510,6 @@ def write_cfg_text(cfg: DarknetCfg) -> str:
         out.extend(_section_lines(index, section))
         out.append("")
     return "\n".join(out)
-
-
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def write_cfg(cfg: DarknetCfg, path: str | os.PathLike) -> Path:

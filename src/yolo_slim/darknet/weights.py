@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_slim.darknet.cfg import DarknetCfg, write_atomic
+from yolo_slim.darknet.cfg import DarknetCfg
+from yolo_slim.io.atomic import write_atomic
 from yolo_slim.darknet.sections import ConvSection
 from yolo_slim.darknet.shapes import infer_shapes
 from yolo_slim.errors import WeightsError

@@ -15,7 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from yolo_slim.darknet.cfg import DarknetCfg, write_atomic, write_cfg_text
+from yolo_slim.darknet.cfg import DarknetCfg, write_cfg_text
+from yolo_slim.io.atomic import write_atomic
 from yolo_slim.darknet.sections import YoloSection
 from yolo_slim.darknet.shapes import infer_shapes
 from yolo_slim.errors import DeployError

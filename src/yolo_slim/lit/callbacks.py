@@ -91,7 +91,7 @@ class DarknetExport(pl.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from yolo_slim.lit.module import ema_state_dict, read_checkpoint
+        from yolo_slim.io.checkpoint import ema_state_dict, read_checkpoint
 
         self.dirpath.mkdir(parents=True, exist_ok=True)
         model: Darknet = pl_module.eval_model

@@ -34,17 +34,16 @@ from torch import Tensor, nn
 
 from yolo_slim.darknet.cfg import load_cfg, parse_cfg_text, write_cfg_text
 from yolo_slim.errors import ConfigError, WeightsError
+from yolo_slim.io.checkpoint import CFG_KEY, RNG_KEY, check_matching_state, ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.lit.ema import ModelEMA
 from yolo_slim.lit.loss import YoloLoss
 from yolo_slim.lit.schedule import WarmupSchedule
 from yolo_slim.metrics.detection import DetectionMetrics
 from yolo_slim.model import Darknet
 from yolo_slim.model.priors import init_head_priors
-from yolo_slim.ops.boxes import xywh_to_xyxy
+from yolo_slim.ops.boxes import targets_to_pixels
 from yolo_slim.ops.nms import non_max_suppression
 
-CFG_KEY = "darknet_cfg"
-RNG_KEY = "rng_states"
 _DEFAULT_OPTIMIZER = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.937, "nesterov": True, "weight_decay": 0.0005}
 _DEFAULT_SCHEDULER = {"kind": "cosine", "warmup_epochs": 3.0, "warmup_bias_lr": 0.1, "lrf": 0.01, "milestones": [0.8, 0.9], "gamma": 0.1}
 _DEFAULT_VAL = {"conf_thres": 0.001, "iou_thres": 0.6, "score_threshold": 0.1, "max_det": 300}
@@ -57,61 +56,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
-
-
-def ema_state_dict(state_dict: Mapping[str, Tensor], prefer_ema: bool = True) -> dict[str, Tensor]:
-    """The `Darknet` weights inside a `YoloLitModule` state dict.
-
-    Args:
-        state_dict: a module (or checkpoint ``state_dict``) with ``model.*`` and
-            ``ema.module.*`` keys.
-        prefer_ema: take the EMA weights when present, else the raw ones.
-
-    Returns:
-        A state dict for `Darknet.load_state_dict`.
-    """
-    for prefix in (("ema.module.", "model.") if prefer_ema else ("model.",)):
-        picked = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        if picked:
-            return picked
-    return {}
-
-
-def check_matching_state(own: Mapping[str, Tensor], state: Mapping[str, Tensor], source: str) -> None:
-    """Raise a `WeightsError` listing every key and shape where ``state`` differs from ``own``."""
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    wrong = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        lines = [f"{source}: the weights do not match the model's architecture (cfg)"]
-        if wrong:
-            lines.append(f"  {len(wrong)} tensors differ in shape, e.g. " + "; ".join(wrong[:3]))
-        if missing:
-            lines.append(f"  {len(missing)} tensors missing, e.g. {', '.join(missing[:3])}")
-        if unexpected:
-            lines.append(f"  {len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:3])}")
-        lines.append("  use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)")
-        raise WeightsError("\n".join(lines))
-
-
-def load_matching_state(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
-    """Load ``state`` into ``model`` or raise a `WeightsError` listing every mismatch."""
-    check_matching_state(model.state_dict(), state, source)
-    model.load_state_dict(state)
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """`torch.load` a Lightning checkpoint with ``weights_only=True``, errors as `WeightsError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise WeightsError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
-    return ckpt
 
 
 class YoloLitModule(pl.LightningModule):
@@ -362,24 +306,6 @@ class YoloLitModule(pl.LightningModule):
             n = rng["numpy"]
             np.random.set_state((n[0], n[1].numpy(), n[2], n[3], n[4]))
             random.setstate(_python_state_from_plain(rng["python"]))
-
-
-def targets_to_pixels(targets: Tensor, batch_size: int, input_hw: tuple[int, int]) -> list[Tensor]:
-    """Split normalised batch targets per image, as pixel corner boxes.
-
-    Args:
-        targets: Tensor[M, 6]: image index, class, cx, cy, w, h (normalised).
-        batch_size: B.
-        input_hw: network input (height, width), pixels.
-
-    Returns:
-        B tensors [M_i, 5]: class, x1, y1, x2, y2 in input pixels.
-    """
-    h, w = input_hw
-    scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=targets.device)
-    boxes = xywh_to_xyxy(targets[:, 2:6].float() * scale)
-    rows = torch.cat((targets[:, 1:2].float(), boxes), 1)
-    return [rows[targets[:, 0] == i] for i in range(batch_size)]
 
 
 def _python_state_to_plain(state: tuple) -> list:

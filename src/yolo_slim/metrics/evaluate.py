@@ -40,7 +40,7 @@ def evaluate_model(
     Returns:
         Floats under `QUALITY_KEYS`, plus the curves when asked.
     """
-    from yolo_slim.lit.module import targets_to_pixels
+    from yolo_slim.ops.boxes import targets_to_pixels
     from yolo_slim.metrics.detection import DetectionMetrics
     from yolo_slim.ops.nms import non_max_suppression
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from yolo_slim.darknet.cfg import DarknetCfg, load_cfg
+from yolo_slim.io.checkpoint import ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.model.darknet import Darknet
 
 
@@ -35,8 +36,6 @@ def load_model(
     if weights:
         path = Path(weights)
         if path.suffix == ".ckpt":
-            from yolo_slim.lit.module import ema_state_dict, load_matching_state, read_checkpoint
-
             load_matching_state(model, ema_state_dict(read_checkpoint(path)["state_dict"]), str(path))
         else:
             model.load_darknet_weights(path)

@@ -152,3 +152,21 @@ def bbox_iou(
     with torch.no_grad():
         alpha = v / (1 - iou + v + eps)
     return diou - alpha * v
+
+
+def targets_to_pixels(targets: Tensor, batch_size: int, input_hw: tuple[int, int]) -> list[Tensor]:
+    """Split normalised batch targets per image, as pixel corner boxes.
+
+    Args:
+        targets: Tensor[M, 6]: image index, class, cx, cy, w, h (normalised).
+        batch_size: B.
+        input_hw: network input (height, width), pixels.
+
+    Returns:
+        B tensors [M_i, 5]: class, x1, y1, x2, y2 in input pixels.
+    """
+    h, w = input_hw
+    scale = torch.tensor([w, h, w, h], dtype=torch.float32, device=targets.device)
+    boxes = xywh_to_xyxy(targets[:, 2:6].float() * scale)
+    rows = torch.cat((targets[:, 1:2].float(), boxes), 1)
+    return [rows[targets[:, 0] == i] for i in range(batch_size)]

@@ -104,7 +104,7 @@ def _plot_pr(rows: dict[str, dict[str, Any]], names, path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from yolo_slim.darknet.cfg import write_atomic
+    from yolo_slim.io.atomic import write_atomic
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for model_name in ("baseline", "slim"):
@@ -132,7 +132,7 @@ def _plot_pr(rows: dict[str, dict[str, Any]], names, path: Path) -> Path:
 
 
 def _sample(xml: str, datamodule, path: Path) -> Path:
-    from yolo_slim.darknet.cfg import write_atomic
+    from yolo_slim.io.atomic import write_atomic
     from yolo_slim.deploy.detector import OpenVINODetector
     from yolo_slim.deploy.writers import draw_detections
 

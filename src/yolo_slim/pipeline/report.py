@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from yolo_slim.darknet.cfg import write_atomic
+from yolo_slim.io.atomic import write_atomic
 
 HEADER = "| model | P | R | mAP@0.5 | Params | .weights size | inference time (ms) | BFLOPS |"
 RULE = "|---|---|---|---|---|---|---|---|"

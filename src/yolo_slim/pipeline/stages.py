@@ -216,7 +216,7 @@ RUNNERS: dict[str, Callable[[StageContext], dict[str, Any]]] = {
 
 
 def save_result(path: Path, result: dict[str, Any]) -> None:
-    from yolo_slim.darknet.cfg import write_atomic
+    from yolo_slim.io.atomic import write_atomic
 
     write_atomic(path, json.dumps(result, indent=1, default=str) + "\n")
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from yolo_slim.darknet.cfg import DarknetCfg, write_atomic
+from yolo_slim.darknet.cfg import DarknetCfg
+from yolo_slim.io.atomic import write_atomic
 from yolo_slim.darknet.sections import ConvSection, section_name
 from yolo_slim.errors import PruneError
 from yolo_slim.graph import ChannelGraph, build_graph

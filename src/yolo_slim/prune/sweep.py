@@ -32,7 +32,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from yolo_slim.darknet.cfg import write_atomic
+from yolo_slim.io.atomic import write_atomic
 from yolo_slim.errors import ConfigError, PruneError
 
 _log = logging.getLogger(__name__)

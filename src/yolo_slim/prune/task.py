@@ -30,10 +30,11 @@ from typing import Any
 
 import hydra.utils
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from yolo_slim.darknet.cfg import write_atomic, write_cfg_text
+from yolo_slim.darknet.cfg import write_cfg_text
+from yolo_slim.io.atomic import write_atomic
+from yolo_slim.io.checkpoint import write_model_checkpoint
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.metrics.cost import count_cost, measure_latency
@@ -118,18 +119,6 @@ def _markdown(rows: dict[str, dict[str, Any]], hw: tuple[int, int], device: str,
             f"{row['weights_mib']:.2f} | {row['latency_ms']:.2f} | {row['bflops']:.3f} |"
         )
     return "\n".join(lines) + "\n"
-
-
-def _checkpoint(model: Darknet) -> dict[str, Any]:
-    from yolo_slim.lit.module import CFG_KEY
-
-    return {
-        "state_dict": {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()},
-        CFG_KEY: write_cfg_text(model.cfg),
-        "epoch": 0,
-        "global_step": 0,
-        "pytorch-lightning_version": pl.__version__,
-    }
 
 
 def search_axis(p: DictConfig) -> str:
@@ -274,11 +263,7 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     compact.cpu()
     artifacts["cfg"] = compact.to_cfg(out / "pruned.cfg")
     artifacts["weights"] = compact.save_darknet_weights(out / "pruned.weights")
-    ckpt = out / "pruned.ckpt"
-    tmp = out / ".pruned.ckpt.tmp"
-    torch.save(_checkpoint(compact), tmp)
-    tmp.replace(ckpt)
-    artifacts["ckpt"] = ckpt
+    artifacts["ckpt"] = write_model_checkpoint(out / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg))
     mode = "plan" if p.get("plan") else str(p.get("mode"))
     setting = setting_label(plan.to_dict(), mode)
     report = {

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from yolo_slim.darknet.cfg import write_atomic
+from yolo_slim.io.atomic import write_atomic
 
 
 def gamma_vector(model, layer_ids: Sequence[int]) -> torch.Tensor:

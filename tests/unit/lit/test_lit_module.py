@@ -10,7 +10,9 @@ import torch
 from torch import nn
 
 from yolo_slim.errors import ConfigError, WeightsError
-from yolo_slim.lit.module import YoloLitModule, check_matching_state, targets_to_pixels
+from yolo_slim.io.checkpoint import check_matching_state
+from yolo_slim.lit.module import YoloLitModule
+from yolo_slim.ops.boxes import targets_to_pixels
 
 
 def test_parameter_groups_decay_conv_weights_only() -> None:

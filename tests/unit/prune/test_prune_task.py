@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from yolo_slim.darknet.cfg import parse_cfg
 from yolo_slim.errors import PruneError
-from yolo_slim.lit.module import ema_state_dict, load_matching_state, read_checkpoint
+from yolo_slim.io.checkpoint import ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.model import Darknet
 from yolo_slim.prune.plan import load_plan
 from yolo_slim.prune.task import prune

@@ -1,0 +1,115 @@
+"""yolo_slim's checkpoint format: a Lightning checkpoint that rebuilds its own model.
+
+A checkpoint is a dict saved with `torch.save` and read with ``weights_only=True``
+(nothing in it is unpickled as code). Besides Lightning's own keys it holds:
+
+- ``state_dict``: ``model.*`` (the raw weights) and, when EMA was on, ``ema.module.*``
+  (the averaged weights, which validation, export and `best.weights` use);
+- ``darknet_cfg`` (`CFG_KEY`): the darknet cfg text of the architecture, so a pruned
+  model's checkpoint needs no separate `.cfg`;
+- ``rng_states`` (`RNG_KEY`): the RNG states `YoloLitModule` restores on resume.
+
+`read_checkpoint` and `model_state_dict` read it; `write_model_checkpoint` writes one
+for a bare `Darknet` (what `prune.py` produces), which `train.py weights=...` loads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from yolo_slim.errors import WeightsError
+
+CFG_KEY = "darknet_cfg"
+RNG_KEY = "rng_states"
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """`torch.load` a Lightning checkpoint with ``weights_only=True``.
+
+    Raises:
+        WeightsError: the file is missing, unreadable or not a Lightning checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise WeightsError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+    return ckpt
+
+
+def ema_state_dict(state_dict: Mapping[str, Tensor], prefer_ema: bool = True) -> dict[str, Tensor]:
+    """The `Darknet` weights inside a `YoloLitModule` state dict.
+
+    Args:
+        state_dict: a module (or checkpoint ``state_dict``) with ``model.*`` and
+            ``ema.module.*`` keys.
+        prefer_ema: take the EMA weights when present, else the raw ones.
+
+    Returns:
+        A state dict for `Darknet.load_state_dict` (empty when neither prefix is there).
+    """
+    for prefix in (("ema.module.", "model.") if prefer_ema else ("model.",)):
+        picked = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if picked:
+            return picked
+    return {}
+
+
+def check_matching_state(own: Mapping[str, Tensor], state: Mapping[str, Tensor], source: str) -> None:
+    """Raise a `WeightsError` listing every key and shape where ``state`` differs from ``own``."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        lines = [f"{source}: the weights do not match the model's architecture (cfg)"]
+        if wrong:
+            lines.append(f"  {len(wrong)} tensors differ in shape, e.g. " + "; ".join(wrong[:3]))
+        if missing:
+            lines.append(f"  {len(missing)} tensors missing, e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            lines.append(f"  {len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:3])}")
+        lines.append("  use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)")
+        raise WeightsError("\n".join(lines))
+
+
+def load_matching_state(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+    """Load ``state`` into ``model`` or raise a `WeightsError` listing every mismatch."""
+    check_matching_state(model.state_dict(), state, source)
+    model.load_state_dict(state)
+
+
+def model_checkpoint(state_dict: Mapping[str, Tensor], cfg_text: str) -> dict[str, Any]:
+    """A checkpoint dict for a bare model: its weights as ``model.*`` and its cfg text."""
+    import pytorch_lightning as pl
+
+    return {
+        "state_dict": {f"model.{k}": v.detach().cpu() for k, v in state_dict.items()},
+        CFG_KEY: cfg_text,
+        "epoch": 0,
+        "global_step": 0,
+        "pytorch-lightning_version": pl.__version__,
+    }
+
+
+def write_model_checkpoint(path: str | os.PathLike, state_dict: Mapping[str, Tensor], cfg_text: str) -> Path:
+    """Save `model_checkpoint(state_dict, cfg_text)` to `path` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(model_checkpoint(state_dict, cfg_text), tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
