@@ -10,6 +10,7 @@ The keys and how they resolve, as Ultralytics' own dataset check does:
   file (one image path a line) or an image, or a list of those, relative to the
   root. A value starting with ``../`` that does not exist is tried again without
   it (Roboflow exports write ``../train/images`` beside a yaml in the root).
+  Paths are normalised (``a/../b`` -> ``b``), as Ultralytics resolves them.
   A ``.json`` value is a COCO annotation file (a yolo_slim extension).
 * ``test``: accepted and not used (yolo_slim validates on ``val``).
 * ``names``: a list, or a mapping ``{0: name, 1: name, ...}`` with the keys 0..n-1;
@@ -24,6 +25,7 @@ accepts a label file beside the image).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +104,7 @@ def _root(path: Path, data: dict[Any, Any], problems: list[str]) -> Path:
     if not isinstance(value, str):
         problems.append(f"{path}: path: expected a folder, got {value!r}")
         return path.parent
-    root = resolve_relative(value, path.parent)
+    root = Path(os.path.normpath(resolve_relative(value, path.parent)))
     if not root.is_dir():
         problems.append(f"{path}: path: dataset root {value!r} not found (looked in {path.parent} and the current directory)")
     return root
@@ -123,7 +125,7 @@ def _sources(path: Path, key: str, value: Any, root: Path, problems: list[str]) 
                 candidate = root / item[3:]
         if not candidate.exists():
             problems.append(f"{path}: {where}: {item!r} not found (relative to the dataset root {root})")
-        out.append(candidate)
+        out.append(Path(os.path.normpath(candidate)))
     if not items:
         problems.append(f"{path}: {key}: is an empty list")
     return tuple(out)
