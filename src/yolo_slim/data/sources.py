@@ -31,7 +31,7 @@ from yolo_slim.data.formats import DataSpec, read_data_file, read_names
 from yolo_slim.data.labels import LabelTable
 from yolo_slim.errors import DataError
 
-__all__ = ["read_coco_dataset", "resolve_dataset", "spec_from_folder"]
+__all__ = ["is_dataset_folder", "read_coco_dataset", "resolve_dataset", "spec_from_folder"]
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 _FORMS = "'builtin', a .data file, a data.yaml, a COCO .json or a dataset folder"
@@ -100,6 +100,19 @@ def _one(found: list[Path], folder: Path, what: str) -> Path | None:
     if len(found) > 1:
         raise DataError(f"{folder}: several {what} ({', '.join(p.name for p in found)}); name one of them as data")
     return found[0] if found else None
+
+
+def is_dataset_folder(folder: str | Path) -> bool:
+    """Whether a folder describes a dataset (a form :func:`spec_from_folder` reads), not just holds images."""
+    folder = Path(folder)
+    return (
+        any(folder.glob("*.data"))
+        or any(p.suffix.lower() in _YAML_SUFFIXES for p in folder.iterdir() if p.is_file())
+        or any((folder / "annotations").glob("instances_train*.json"))
+        or (folder / "train" / "_annotations.coco.json").is_file()
+        or (any((folder / n).is_dir() for n in ("train", "images/train"))
+            and bool(list(folder.glob("*.names")) or list(folder.glob("classes.txt"))))
+    )
 
 
 def spec_from_folder(folder: str | Path, *, need_valid: bool = True) -> DataSpec:

@@ -75,3 +75,15 @@ def test_bad_preset_options(tmp_path: Path) -> None:
         make_synthetic_dataset(tmp_path / "x", preset="satellite")
     with pytest.raises(ConfigError, match="min_size <= max_size"):
         make_synthetic_dataset(tmp_path / "x", preset="aerial", min_size=0.2, max_size=0.1)
+
+
+def test_datamodule_caches_it_beside_the_demo_set(tmp_path: Path) -> None:
+    from yolo_slim.data.datamodule import YoloDataModule
+
+    dm = YoloDataModule(data="builtin", img_size=128, batch_size=2, num_workers=0, augment=None, cache_dir=tmp_path,
+                        builtin={"preset": "aerial", "n_train": 2, "n_val": 1, "img_size": 128, "class_colour": None})
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.class_names == ("vehicle",)
+    assert dm.spec.source == tmp_path / "builtin_aerial" / "synthetic.data"
+    assert dm.train_set is not None and dm.train_set.report.boxes > 0
