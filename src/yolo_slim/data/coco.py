@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from yolo_slim.data.formats import read_text_file
 from yolo_slim.data.labels import LabelCollector, LabelIssue, LabelTable
 from yolo_slim.errors import DataError
 
@@ -96,12 +97,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: COCO json not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read COCO json: {err}") from None
+    text = read_text_file(path, "COCO json")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

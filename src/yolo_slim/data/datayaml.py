@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from yolo_slim.data.formats import DataSpec, resolve_relative
+from yolo_slim.data.formats import DataSpec, read_text_file, resolve_relative
 from yolo_slim.errors import DataError
 
 __all__ = ["read_data_yaml"]
@@ -40,12 +40,7 @@ _VAL_KEYS = ("val", "valid", "validation")
 
 
 def _load(path: Path) -> dict[Any, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: data.yaml not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read data.yaml: {err}") from None
+    text = read_text_file(path, "data.yaml")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

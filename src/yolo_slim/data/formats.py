@@ -34,6 +34,7 @@ __all__ = [
     "label_path_for",
     "read_data_file",
     "read_names",
+    "read_text_file",
     "resolve_image_list",
     "resolve_relative",
 ]
@@ -157,6 +158,24 @@ def _strip_comment(line: str) -> str:
     return stripped
 
 
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of a dataset file.
+
+    Args:
+        path: The file.
+        what: What it is, for messages (``"names file"``, ``".data file"``, ...).
+
+    Raises:
+        DataError: ``<path>: <what> not found`` or ``<path>: cannot read <what>: ...``.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read {what}: {err}") from None
+
+
 def read_names(path: str | Path) -> tuple[str, ...]:
     """Reads a darknet ``.names`` file: one class name a line, blank lines ignored.
 
@@ -170,12 +189,7 @@ def read_names(path: str | Path) -> tuple[str, ...]:
         DataError: The file is missing, unreadable, empty, or repeats a name.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: names file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read names file: {err}") from None
+    text = read_text_file(path, "names file")
     names: list[str] = []
     seen: dict[str, int] = {}
     problems: list[str] = []
@@ -212,12 +226,7 @@ def read_data_file(path: str | Path) -> DataSpec:
         DataError: Listing every problem found, each as ``file:line: message``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: .data file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read .data file: {err}") from None
+    text = read_text_file(path, ".data file")
 
     base = path.parent
     values: dict[str, tuple[int, str]] = {}
