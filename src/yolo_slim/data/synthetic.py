@@ -39,6 +39,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -463,7 +464,8 @@ def _write(folder: Path, preset: SyntheticPreset, params: dict[str, Any], final:
     for split, split_id in _SPLITS:
         (folder / "images" / split).mkdir(parents=True)
         n = params["n_train"] if split == "train" else params["n_val"]
-        results = [_write_one(folder, preset, params, split, split_id, i) for i in range(n)]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV drawing releases the GIL
+            results = list(pool.map(lambda i: _write_one(folder, preset, params, split, split_id, i), range(n)))
         (folder / f"{split}.txt").write_text("".join(f"{final / r}\n" for r, _ in results), encoding="utf-8")
         counts[split] = {"images": n, "boxes": sum(b for _, b in results)}
     (folder / _NAMES_NAME).write_text("\n".join(preset.names) + "\n", encoding="utf-8")
