@@ -3,6 +3,7 @@
     info CFG_OR_NAME      per-layer table, params, BFLOPs, .weights size
     graph CFG_OR_NAME     the channel dependency graph: what is prunable and why not
     sparsity CFG WEIGHTS  the BatchNorm-gamma sparsity summary of a .weights or .ckpt
+    anchors DATA          anchors fitted to a dataset's boxes (k-means, 1 - IoU), BPR and mean IoU
 
 Each command lives in `yolo_slim.cli.<command>` and exposes `add_arguments(parser)`
 and `run(args) -> int`. A `YoloSlimError` prints as one line, exit status 2.
@@ -20,6 +21,7 @@ COMMANDS = {
     "info": "print a darknet-style per-layer table with params, BFLOPs and .weights size",
     "sparsity": "summarise BatchNorm gamma sparsity of a .weights file or checkpoint",
     "graph": "print the channel dependency graph: coupled channel groups, what is prunable and why not",
+    "anchors": "fit anchors to a dataset's boxes at the training size; report BPR and mean IoU, optionally write them into a cfg",
 }
 
 

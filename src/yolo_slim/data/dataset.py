@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -137,7 +137,8 @@ class YoloDataset(Dataset):
 
     Args:
         images: Image paths; labels are found with
-            :func:`~yolo_slim.data.formats.label_path_for`.
+            :func:`~yolo_slim.data.formats.label_path_for` unless ``label_reader``
+            is given.
         num_classes: Number of classes; larger class ids are label errors.
         img_size: Sample side ``S`` in pixels, a positive multiple of 32.
         augment: Training augmentation, or None for plain letterboxing.
@@ -146,6 +147,10 @@ class YoloDataset(Dataset):
             instead of repairing or dropping it.
         name: Name used in the report (e.g. ``"train"``).
         workers: Threads used for the initial check; default ``os.cpu_count()``.
+        label_reader: ``image path -> (labels, issues)`` as
+            :func:`~yolo_slim.data.labels.read_labels` returns them, for labels that
+            are not one file per image (e.g. :meth:`~yolo_slim.data.formats.DataSpec.read_labels`
+            for COCO json); called once per image while the dataset is built.
 
     Raises:
         DataError: ``strict`` and any issue found, or no usable image left.
@@ -163,6 +168,7 @@ class YoloDataset(Dataset):
         *,
         name: str = "dataset",
         workers: int | None = None,
+        label_reader: Callable[[Path], tuple[np.ndarray, list[LabelIssue]]] | None = None,
     ) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -188,7 +194,9 @@ class YoloDataset(Dataset):
             if result is None:
                 self.report.add(LabelIssue("image_unreadable", path, None, "image missing, unreadable or corrupt"))
                 continue
-            labels, issues = read_labels(label_path_for(path), num_classes)
+            labels, issues = (
+                label_reader(path) if label_reader is not None else read_labels(label_path_for(path), num_classes)
+            )
             self.report.extend(issues)
             self.images.append(path)
             self.labels.append(labels)

@@ -39,28 +39,24 @@ def _output_dir(cfg: DictConfig) -> Path:
     raise ConfigError("export: set export.out_dir (no Hydra run directory outside @hydra.main)")
 
 
-def _data_sources(data: str | None, root: str, builtin: dict | None = None) -> tuple[list[str] | None, list[Path], list[Path]]:
-    """(names, calibration images, labelled validation images) of the configured data.
+def _data_sources(data: str | None, root: str, builtin: dict | None = None):
+    """(names, calibration images, labelled validation images, label reader) of the configured data.
 
-    `builtin` holds `make_synthetic_dataset` keywords (n_train, n_val, img_size, seed)
-    for `data == "builtin"`, generated once into `root`."""
-    from yolo_slim.data.formats import read_data_file, resolve_image_list
+    `data` is anything `yolo_slim.data.sources.resolve_dataset` takes (a `.data` file,
+    a data.yaml, a COCO json, a dataset folder, 'builtin'), or a plain image folder
+    (calibration only). `builtin` holds `make_synthetic_dataset` keywords for
+    `data == "builtin"`, generated once into `root`."""
+    from yolo_slim.data.formats import resolve_image_list
+    from yolo_slim.data.sources import is_dataset_folder, resolve_dataset
 
     if not data:
-        return None, [], []
-    if data == "builtin":
-        from yolo_slim.data.synthetic import make_synthetic_dataset
-
-        data = str(make_synthetic_dataset(root, **(builtin or {})))
+        return None, [], [], None
     path = Path(data)
-    if path.is_dir():
-        return None, resolve_image_list(path), []
-    if not path.is_file():
-        raise DataError(f"{path}: data not found (a .data file, an image folder or 'builtin')")
-    spec = read_data_file(path)
-    train = [img for src in spec.train for img in resolve_image_list(src)]
-    valid = [img for src in spec.valid for img in resolve_image_list(src)]
-    return list(spec.names), train or valid, valid
+    if data != "builtin" and path.is_dir() and not is_dataset_folder(path):
+        return None, resolve_image_list(path), [], None
+    spec = resolve_dataset(data, builtin=builtin, builtin_root=root)
+    train, valid = spec.images("train"), spec.images("valid")
+    return list(spec.names), train or valid, valid, spec.read_labels
 
 
 def _check_options(e: DictConfig) -> tuple[list[str], str, list[str]]:
@@ -115,8 +111,9 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     if data is not None and not isinstance(data, str):
         raise ConfigError(f"export: dataset must be a .data file, an image folder or 'builtin', got {data!r}")
     builtin = OmegaConf.select(cfg, "export.builtin", default=None)
-    names, calib_paths, valid_paths = _data_sources(data, str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")),
-                                                    OmegaConf.to_container(builtin) if builtin is not None else None)
+    names, calib_paths, valid_paths, read_labels = _data_sources(
+        data, str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")),
+        OmegaConf.to_container(builtin) if builtin is not None else None)
     if precision == "int8" and not calib_paths:
         raise ConfigError("export.precision=int8 needs calibration images: set data= to a .data file, an image folder or 'builtin'")
     model, weights = build_model(cfg)
@@ -151,7 +148,7 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
                       weights=weights, batch=batch, dynamic=dynamic, nms=nms)
     artifacts["meta"] = write_meta(out / META_NAME, meta)
     if "openvino" in formats and valid_paths and bool(e.evaluate):
-        metrics.update(_evaluate(out, artifacts["xml"], valid_paths, model.num_classes, e))
+        metrics.update(_evaluate(out, artifacts["xml"], valid_paths, model.num_classes, e, read_labels))
     tmpdir.cleanup()
     return metrics, artifacts
 
@@ -188,7 +185,7 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     return metrics
 
 
-def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, e) -> dict[str, float]:
+def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, e, read_labels=None) -> dict[str, float]:
     import json
 
     from yolo_slim.deploy.detector import OpenVINODetector
@@ -198,7 +195,7 @@ def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, e) -> d
     metrics: dict[str, float] = {}
     prec = str(e.precision)
     det = OpenVINODetector(xml, conf_thres=0.001, iou_thres=0.6)
-    for k, v in evaluate_detector(det, valid, num_classes, limit).items():
+    for k, v in evaluate_detector(det, valid, num_classes, limit, read_labels=read_labels).items():
         metrics[f"export/{prec}_{k}"] = v
     fp32_xml = out / "fp32" / "model.xml"
     if prec != "fp32" and fp32_xml.is_file():
@@ -206,7 +203,7 @@ def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, e) -> d
         meta["precision"] = "fp32"
         write_meta(fp32_xml.parent / META_NAME, meta)
         det = OpenVINODetector(fp32_xml, conf_thres=0.001, iou_thres=0.6)
-        for k, v in evaluate_detector(det, valid, num_classes, limit).items():
+        for k, v in evaluate_detector(det, valid, num_classes, limit, read_labels=read_labels).items():
             metrics[f"export/fp32_{k}"] = v
         metrics[f"export/{prec}_mAP50_drop"] = metrics["export/fp32_mAP50"] - metrics[f"export/{prec}_mAP50"]
     return metrics
