@@ -100,6 +100,19 @@ def _variants(parsed: list) -> list[list[str]]:
     return variants
 
 
+def _check_experiment_file(app: str, parsed: list, conf_dir: Path) -> None:
+    """Refuse ``experiment=NAME`` made for another app before composing (its defaults may not fit this app)."""
+    from omegaconf import OmegaConf
+
+    from yolo_slim.config.validate import check_experiment_app
+
+    for override in parsed:
+        if override.key_or_group == "experiment" and not override.is_sweep_override():
+            path = conf_dir / "experiment" / f"{override.value()}.yaml"
+            if path.is_file():
+                check_experiment_app(OmegaConf.load(path), app)
+
+
 def compose_checked(app: str, overrides: Sequence[str], conf_dir: Path, *, required: bool = True, config_name: str | None = None) -> DictConfig:
     """Compose `conf_dir/<app>.yaml` with `overrides` and validate it.
 
@@ -137,6 +150,7 @@ def check_command(app: str, argv: Sequence[str], conf_dir: Path) -> CheckedComma
         return CheckedCommand(None, args, False)
     parsed = _parse_overrides(args.overrides)
     check_renamed(app, [(o.key_or_group, o.input_line.split("=", 1)[-1]) for o in parsed if not o.is_delete()])
+    _check_experiment_file(app, parsed, conf_dir)
     required = args.cfg is None  # `--cfg job` shows a config with its required values still null
     first = None
     for variant in _variants(parsed) if args.multirun else [[o.input_line for o in parsed]]:

@@ -22,12 +22,24 @@ class SizeSource:
     """One place a model's size comes from.
 
     Attributes:
-        size: square input side in pixels.
+        hw: `[net]` height and width in pixels.
         origin: where it comes from, for messages (``the [net] size of yolov4-tiny``).
     """
 
-    size: int
+    hw: tuple[int, int]
     origin: str
+
+    @property
+    def size(self) -> int:
+        """The square side.
+
+        Raises:
+            ConfigError: the `[net]` size is not square (give img_size=N).
+        """
+        height, width = self.hw
+        if height != width:
+            raise ConfigError(f"{self.origin} is {width}x{height}, not square; give img_size=N (the loader letterboxes to N x N)")
+        return int(height)
 
 
 def is_checkpoint(weights: object) -> bool:
@@ -48,15 +60,8 @@ def checkpoint_cfg(path: str | Path) -> DarknetCfg | None:
 
 
 def net_size(cfg: DarknetCfg, origin: str) -> SizeSource:
-    """The `[net]` size of `cfg` as a `SizeSource`.
-
-    Raises:
-        ConfigError: the `[net]` section is not square (give img_size=N).
-    """
-    height, width = cfg.input_hw
-    if height != width:
-        raise ConfigError(f"{origin} is {width}x{height}, not square; give img_size=N (the loader letterboxes to N x N)")
-    return SizeSource(int(height), origin)
+    """The `[net]` size of `cfg` as a `SizeSource`."""
+    return SizeSource((int(cfg.input_hw[0]), int(cfg.input_hw[1])), origin)
 
 
 def max_stride(cfg: DarknetCfg) -> int:

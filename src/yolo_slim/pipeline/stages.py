@@ -68,6 +68,7 @@ class StageContext:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     planned: frozenset[str] = frozenset()
     preflight: bool = False
+    composed: dict[tuple[str, ...], DictConfig] = field(default_factory=dict, repr=False)
 
     def stage_dir(self, name: str) -> Path:
         return self.run_dir / f"{STAGES.index(name) + 1:02d}_{name}"
@@ -194,8 +195,12 @@ def _flat_values(settings: Mapping[str, Any]) -> list[Any]:
             for v in (_flat_values(value) if isinstance(value, Mapping) and value else [value])]
 
 
-def compose_job(stage: str, job: Job) -> DictConfig:
+def compose_job(stage: str, job: Job, cache: dict[tuple[str, ...], DictConfig] | None = None) -> DictConfig:
     """The job's task config: composed with its overrides, the settings merged, validated.
+
+    Args:
+        cache: compositions by (task, overrides), reused by jobs that differ only in
+            their settings (a sweep's jobs; each export precision).
 
     Raises:
         PipelineError: an override sets a pipeline-owned key, or the config does not
@@ -211,9 +216,14 @@ def compose_job(stage: str, job: Job) -> DictConfig:
     from yolo_slim.errors import YoloSlimError
 
     _check_owned(stage, job)
+    key = (job.task, *job.overrides)
     try:
-        cfg = compose(config_name=job.task, overrides=list(job.overrides))
-        cfg = OmegaConf.merge(cfg, job.settings)
+        composed = cache.get(key) if cache is not None else None
+        if composed is None:
+            composed = compose(config_name=job.task, overrides=list(job.overrides))
+            if cache is not None:
+                cache[key] = composed
+        cfg = OmegaConf.merge(composed, job.settings)
     except (HydraException, OmegaConfBaseException) as exc:
         raise PipelineError(f"stage '{stage}': {hydra_error(exc, schema_of(job.task))}") from None
     try:
@@ -331,7 +341,7 @@ def forced_stages(cfg: DictConfig) -> set[str]:
 
 def stage_configs(ctx: StageContext, name: str) -> dict[str, DictConfig]:
     """Every job of stage `name`, composed and validated, by job name."""
-    return {job.name: compose_job(name, job) for job in JOBS[name](ctx, name)}
+    return {job.name: compose_job(name, job, ctx.composed) for job in JOBS[name](ctx, name)}
 
 
 def baseline_config(ctx: StageContext) -> DictConfig:
