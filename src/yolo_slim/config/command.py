@@ -77,23 +77,27 @@ def _parse_overrides(overrides: Sequence[str]) -> list:
 
 
 def _variants(parsed: list) -> list[list[str]]:
-    """One override list per swept value (the other sweeps at their first value)."""
-    fixed = [o.input_line for o in parsed]
-    sweeps = [(i, o) for i, o in enumerate(parsed) if o.is_sweep_override()]
-    if not sweeps:
-        return [fixed]
-    values = {}
-    for i, o in sweeps:
-        try:
-            values[i] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
-        except Exception:  # noqa: BLE001 - a sweep kind Hydra expands only with the config (glob over groups)
-            values[i] = []
-    first = [values[i][0] if i in values and values[i] else o.input_line for i, o in enumerate(parsed)]
-    if any(not v for v in values.values()):
-        return []  # leave such sweeps to Hydra and the per-job validation
+    """One override list per swept value (the other sweeps at their first value).
+
+    Returns no lists when a sweep cannot be enumerated without Hydra's launcher (a
+    `glob()` over config groups, an `interval()` for an optimizing sweeper): each job
+    is then validated when it starts.
+    """
+    from hydra.errors import HydraException
+
+    values: dict[int, list[str]] = {}
+    for i, o in enumerate(parsed):
+        if o.is_sweep_override():
+            try:
+                values[i] = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+            except HydraException:
+                return []
+    first = [values[i][0] if i in values else o.input_line for i, o in enumerate(parsed)]
+    if not values:
+        return [first]
     variants = []
-    for i, _ in sweeps:
-        for line in values[i]:
+    for i, lines in values.items():
+        for line in lines:
             variant = list(first)
             variant[i] = line
             variants.append(variant)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -349,4 +349,4 @@ def baseline_config(ctx: StageContext) -> DictConfig:
     return stage_configs(ctx, "baseline")["train"]
 
 
-__all__: Sequence[str] = ("STAGES", "Job", "StageContext", "compose_job", "stage_configs", "RUNNERS", "stage_list", "forced_stages")
+__all__ = ["STAGES", "Job", "StageContext", "compose_job", "stage_configs", "RUNNERS", "stage_list", "forced_stages"]

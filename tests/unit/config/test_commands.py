@@ -71,6 +71,17 @@ def test_documented_command_composes_and_validates(where: str, app: str, argv: l
         run_pipeline(checked.cfg)  # a dry run: every stage's task config composes and validates
 
 
+def test_documented_inspection_commands_parse() -> None:
+    """`python -m yolo_slim ...` examples parse with its own argument parser (its size flag is --img-size, like img_size=)."""
+    from yolo_slim.__main__ import build_parser
+
+    pattern = re.compile(r"python -m yolo_slim ([^`\n]+)")
+    examples = [m.group(1) for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")] for m in pattern.finditer(path.read_text())]
+    assert len(examples) >= 3
+    for text in examples:
+        build_parser().parse_args(shlex.split(text, comments=True))
+
+
 MISUSES = [
     ("prune", ["prune.global_percent=abc"], "error: prune.global_percent: expected a float, got 'abc'"),
     ("export", ["weights=best.weights"], "error: export.py needs model.cfg=NAME_OR_PATH (a zoo name or .cfg file), or weights=PATH.ckpt (it carries its cfg)"),

@@ -4,7 +4,6 @@ default) and the app stops with one line naming it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
