@@ -22,12 +22,14 @@ class Renamed:
         new: what to write instead (``builtin`` gives ``builtin.n_train``).
         apps: the apps it applies to (empty: all).
         value: only this value of `old` (a group choice such as ``trainer=gpu``).
+        exact: match `old` itself only, not the keys below it.
     """
 
     old: str
     new: str
     apps: tuple[str, ...] = ()
     value: str | None = None
+    exact: bool = False
 
 
 RENAMED: tuple[Renamed, ...] = (
@@ -49,6 +51,7 @@ RENAMED: tuple[Renamed, ...] = (
     Renamed("trainer", "device=cpu", apps=("train",), value="cpu"),
     Renamed("trainer.accelerator", "device"),
     Renamed("model", "weights", apps=("detect",)),
+    Renamed("model", "model.cfg", apps=("prune", "export"), exact=True),
     Renamed("ir", "weights", apps=("detect",)),
     Renamed("output.dir", "paths.output_dir", apps=("detect",)),
     Renamed("benchmark.score_threshold", "eval.score_threshold", apps=("pipeline",)),
@@ -81,7 +84,7 @@ def check_renamed(app: str, overrides: Sequence[tuple[str, str]]) -> None:
                 if key != rule.old or value != rule.value:
                     continue
                 raise ConfigError(f"{key}={value} is gone: write {rule.new} (README: Changes for existing run folders and scripts)")
-            if key != rule.old and not key.startswith(rule.old + "."):
+            if key != rule.old and (rule.exact or not key.startswith(rule.old + ".")):
                 continue
             new = _new_key(rule, key)
             also = given.get(new)

@@ -12,6 +12,7 @@ it to the YAML file and to the dataclass of its block here.
 Hydra-only keys (`_target_`, `_partial_`, `_recursive_`) and Lightning's open
 argument lists (`trainer`, `callbacks`, `logger`, `optim.optimizer`) are typed as
 `Any`/`Dict`: they are passed on to the classes they instantiate, which own them.
+(The module is long only because it declares every key of five apps; it holds no logic.)
 """
 
 from __future__ import annotations

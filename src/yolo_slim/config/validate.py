@@ -132,7 +132,8 @@ def _check_train(cfg: DictConfig, required: bool) -> None:
         if key != "_target_" and key not in known:
             raise ConfigError(f"trainer.{key}: not an argument of pytorch_lightning.Trainer")
     typed_keys = set(TrainerTypes.__dataclass_fields__)
-    subset = OmegaConf.create({k: cfg.trainer._get_node(k)._value() for k in cfg.trainer if k in typed_keys})
+    given = OmegaConf.to_container(cfg.trainer, resolve=False)
+    subset = OmegaConf.create({k: v for k, v in given.items() if k in typed_keys})
     _typed(subset, OmegaConf.structured(TrainerTypes), prefix="trainer.", partial=True)
     if "bn_sparsity" in (cfg.callbacks or {}):
         _typed(cfg.callbacks.bn_sparsity, OmegaConf.structured(Sparsity), prefix="callbacks.bn_sparsity.")

@@ -117,6 +117,23 @@ def test_yolov4_baseline_on_a_cpu_machine_composes_with_device_auto(monkeypatch,
     assert capsys.readouterr().out.strip() == "dry run: train.py config is valid (data=my.data, img_size=416, device=auto)"
 
 
+def test_a_multirun_over_data_sets_checks_each(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(sys, "argv", ["train.py"])
+    run_app("train", CONF, ["-m", "data=a.data,b.data", "dry_run=true"])
+    assert "dry run: train.py config is valid (data=a.data" in capsys.readouterr().out
+
+
+def test_export_runs_land_under_the_output_root(tmp_path: Path, monkeypatch) -> None:
+    """The same run-folder layout as train and prune, wherever the command is launched from."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["export.py"])
+    run_app("export", CONF, ["model.cfg=yolov4-tiny", "model.classes=2", "img_size=64", "export.formats=[onnx]", "export.exporter=torchscript",
+                             f"paths.output_root={tmp_path / 'root'}", "run_name=tiny"])
+    (onnx,) = (tmp_path / "root" / "outputs" / "export" / "tiny" / "runs").glob("*/model.onnx")
+    assert (onnx.parent / "meta.json").is_file() and (onnx.parent / "export.log").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]  # nothing written under the current directory
+
+
 ENTRY_MISUSES = {
     "train": ["data.data=my.data"],
     "prune": ["prune.global_percent=abc"],

@@ -68,6 +68,7 @@ def test_an_unknown_key_or_choice_is_one_line(app, argv, message) -> None:
         ("train", ["trainer.accelerator=cpu"], r"trainer.accelerator=cpu: this is device=cpu now"),
         ("train", ["model.val.conf_thres=0.01"], r"model.val.conf_thres=0.01: this is eval.conf_thres=0.01 now"),
         ("export", ["export.out_dir=x"], r"export.out_dir=x: this is paths.output_dir=x now"),
+        ("prune", ["model=yolov4"], r"model=yolov4: this is model.cfg=yolov4 now"),
     ],
 )
 def test_an_old_spelling_names_the_new_one(app, argv, message) -> None:
