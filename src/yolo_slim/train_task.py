@@ -5,11 +5,15 @@ Trainer from a composed Hydra config, fits, and returns the final metrics and th
 paths of what it wrote, so tests and `pipeline.py` call it directly instead of
 spawning processes.
 
-Two trainer values are resolved here rather than in YAML: ``accumulate_grad_batches:
-null`` becomes ``max(round(nominal_batch / (batch * world)), 1)`` (darknet's nominal
-batch of 64), and ``precision: auto`` becomes AMP (``16-mixed``) on a GPU and
-``32-true`` elsewhere. ``resume: auto`` finds the newest ``last.ckpt`` of the same
-``run_name`` under the outputs root.
+The config is validated first (`yolo_slim.config.validate_config`: types, required
+values, the device). The shared values are resolved here, once: the input size
+(`img_size`, else the model's own, `yolo_slim.config.sizes`) for the loader and the
+model, the dataset (`data` with the `loader` and `builtin` blocks), the evaluation
+thresholds (`eval`) and the accelerator (`device`). Two trainer values are computed
+from the rest: ``accumulate_grad_batches: null`` becomes ``max(round(nominal_batch /
+(batch * world)), 1)`` (darknet's nominal batch of 64), and ``precision: auto`` becomes
+AMP (``16-mixed``) on a GPU and ``32-true`` elsewhere. ``resume: auto`` finds the
+newest ``last.ckpt`` of the same ``run_name`` under the outputs root.
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 
+from yolo_slim.config import validate_config
+from yolo_slim.config.datasets import build_datamodule
+from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.errors import ConfigError
-from yolo_slim.lit.callbacks import DarknetExport
 from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
+from yolo_slim.lit.callbacks import DarknetExport
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -56,7 +63,7 @@ def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> Path | None:
         path = Path(str(cfg.ckpt_path)).expanduser()
         read_checkpoint(path)  # clear WeightsError for a missing or unreadable file
         return path
-    if resume in (None, False, "null", "none"):
+    if resume is None:
         return None
     if resume != "auto":
         raise ConfigError(f"resume must be 'auto' or null, got {resume!r} (to resume from a file use ckpt_path=PATH)")
@@ -82,14 +89,13 @@ def _world_size(trainer_cfg: DictConfig) -> int:
 
 def trainer_overrides(cfg: DictConfig) -> dict[str, Any]:
     """The trainer values computed from the rest of the config (see the module docstring)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"accelerator": str(cfg.device)}  # auto | cpu | gpu, Lightning's own words
     if cfg.trainer.get("accumulate_grad_batches") is None:
         nominal = int(cfg.model.get("nominal_batch_size", 64))
-        per_update = int(cfg.data.batch_size) * _world_size(cfg.trainer)
+        per_update = int(cfg.loader.batch_size) * _world_size(cfg.trainer)
         out["accumulate_grad_batches"] = max(round(nominal / per_update), 1)
     if cfg.trainer.get("precision") == "auto":
-        accelerator = cfg.trainer.get("accelerator", "auto")
-        gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+        gpu = cfg.device == "gpu" or (cfg.device == "auto" and torch.cuda.is_available())
         out["precision"] = "16-mixed" if gpu else "32-true"
     return out
 
@@ -104,7 +110,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     """Train (or fine-tune, or resume) a model as ``cfg`` describes.
 
     Args:
-        cfg: the composed `conf/train.yaml`.
+        cfg: the composed `conf/train.yaml` (validated here first).
 
     Returns:
         ``(metrics, artifacts)``: the last logged metrics (``val/mAP50``, ...) as
@@ -114,15 +120,17 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         YoloSlimError: bad config, data, cfg or weights.
     """
+    cfg = validate_config(cfg, "train")
     run_dir = output_dir(cfg)
     # The EMA copy is meant to stay in eval mode; Lightning would warn about it.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     ckpt_path = resolve_ckpt_path(cfg, run_dir)
+    img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights, resume=str(ckpt_path) if ckpt_path else None)
 
-    datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data)
-    model_kwargs: dict[str, Any] = {}
+    datamodule: pl.LightningDataModule = build_datamodule(cfg, img_size)
+    model_kwargs: dict[str, Any] = {"img_size": img_size, "weights": cfg.weights, "val": OmegaConf.to_container(cfg.eval)}
     if ckpt_path is not None:
         # Resuming continues the checkpoint's architecture (e.g. a pruned model).
         model_kwargs["cfg_text"] = read_checkpoint(ckpt_path).get(CFG_KEY)
@@ -134,7 +142,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     loggers = _instantiate_all(cfg.get("logger"))
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_overrides(cfg))
 
-    _info(f"run dir: {run_dir}")
+    _info(f"run dir: {run_dir}  (data={cfg.data}, img_size={img_size}, device={cfg.device})")
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}

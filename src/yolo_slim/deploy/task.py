@@ -3,7 +3,9 @@
 Writes, per stream, an annotated video (`<stream>.avi`) or frames (`<stream>/`), and
 optionally `detections.jsonl`, into the output folder; returns the run's metrics
 (per-stream and total FPS) and artifact paths. Streams that fail are reported and
-do not stop the others.
+do not stop the others. The config is validated first (`yolo_slim.config.validate_config`):
+`weights=` is the IR, `device=auto|cpu|gpu` the OpenVINO device, the output folder
+`paths.output_dir` (the run dir).
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from yolo_slim.config import validate_config
+from yolo_slim.config.devices import openvino_device
 from yolo_slim.deploy.multistream import MODES, run_streams
 from yolo_slim.deploy.sources import FrameSource, open_source
 from yolo_slim.deploy.writers import FrameSink, JsonlWriter, VideoSink, draw_detections
@@ -23,32 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def _output_dir(cfg: DictConfig) -> Path:
-    explicit = OmegaConf.select(cfg, "output.dir")
-    if explicit:
-        return Path(explicit)
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    raise ConfigError("detect: set output.dir (no Hydra run directory outside @hydra.main)")
-
-
-def model_path(cfg: DictConfig) -> Path:
-    """The IR to run: `cfg.model`, or its alias `cfg.ir` (both may be given if equal).
-
-    Raises:
-        ConfigError: neither given, or two different paths.
-    """
-    given = {str(v) for v in (OmegaConf.select(cfg, "model"), OmegaConf.select(cfg, "ir")) if v is not None and not isinstance(v, DictConfig)}
-    if not given:
-        raise ConfigError("detect: set model=PATH/model.xml (the IR written by export.py; ir= is an alias)")
-    if len(given) > 1:
-        raise ConfigError(f"detect: model= and ir= name different IRs: {sorted(given)}")
-    return Path(given.pop())
+    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir)."""
+    try:
+        return Path(str(cfg.paths.output_dir))
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
-    """Detect over `cfg.source` with `cfg.model` (a model.xml; `cfg.ir` is an alias) in `cfg.mode`.
+    """Detect over `cfg.source` with the IR `cfg.weights` (a model.xml) in `cfg.mode`.
 
     Returns:
         `(metrics, artifacts)`: `detect/fps`, `detect/<stream>/fps`, frame counts,
@@ -57,7 +45,8 @@ def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         ConfigError: bad options. DeployError: the IR/meta is unusable or no source opens.
     """
-    xml = model_path(cfg)
+    cfg = validate_config(cfg, "detect")
+    xml = Path(str(cfg.weights))
     mode = str(cfg.mode)
     if mode not in MODES:
         raise ConfigError(f"detect: mode must be one of {list(MODES)}, got {mode!r}")
@@ -93,7 +82,7 @@ def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     try:
         report = run_streams(
             str(xml), sources, mode, on_result=on_result, max_frames=OmegaConf.select(cfg, "max_frames"),
-            log_every=float(cfg.log_every), progress=bool(cfg.progress), names=stream_names, device=str(cfg.device),
+            log_every=float(cfg.log_every), progress=bool(cfg.progress), names=stream_names, device=openvino_device(cfg.device),
             hint=str(cfg.hint), conf_thres=float(cfg.conf_thres), iou_thres=float(cfg.iou_thres),
         )
     finally:

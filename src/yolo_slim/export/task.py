@@ -6,6 +6,14 @@ convert it with OpenVINO, check the FP32 IR against PyTorch, compress (FP16) or
 quantize (INT8 with NNCF on calibration images from the configured data), optionally
 append NMS, and write `meta.json`. With a labelled dataset, INT8 (or FP16) mAP@0.5
 is reported next to FP32's.
+
+The config is validated first (`yolo_slim.config.validate_config`). The model comes
+through `yolo_slim.model.load_model` like in every app: a zoo name or `.cfg` with
+darknet `.weights`, or a `.ckpt` (its EMA weights; its own cfg when `model.cfg` is
+null). The IR, the calibration images and the mAP all use one size: `img_size`, else
+the model's own (`yolo_slim.config.sizes`). `data` is resolved like in training
+(`yolo_slim.config.datasets`); a folder without `.data` file or `train/` folder is a
+plain image folder, used for calibration only.
 """
 
 from __future__ import annotations
@@ -15,13 +23,18 @@ import tempfile
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from yolo_slim.config import validate_config
+from yolo_slim.config.datasets import dataset_spec, has_data
+from yolo_slim.config.devices import openvino_device
+from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.errors import ConfigError, DataError, ExportError
 from yolo_slim.export.meta import META_NAME, build_meta, head_strides, write_meta
 from yolo_slim.export.onnx import export_onnx, run_onnxruntime
 from yolo_slim.export.parity import compare_decoded
-from yolo_slim.model import Darknet
+from yolo_slim.model import Darknet, load_model
 
 log = logging.getLogger(__name__)
 FORMATS = ("onnx", "openvino")
@@ -29,34 +42,37 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def _output_dir(cfg: DictConfig) -> Path:
-    explicit = OmegaConf.select(cfg, "export.out_dir")
-    if explicit:
-        return Path(explicit)
-    from hydra.core.hydra_config import HydraConfig
-
-    if HydraConfig.initialized():
-        return Path(HydraConfig.get().runtime.output_dir)
-    raise ConfigError("export: set export.out_dir (no Hydra run directory outside @hydra.main)")
+    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir)."""
+    try:
+        return Path(str(cfg.paths.output_dir))
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
-def _data_sources(data: str | None, root: str, builtin: dict | None = None):
-    """(names, calibration images, labelled validation images, label reader) of the configured data.
+def _data_sources(cfg: DictConfig, img_size: int):
+    """(names, calibration images, labelled validation images, label reader) of `cfg.data`.
 
-    `data` is anything `yolo_slim.data.sources.resolve_dataset` takes (a `.data` file,
-    a data.yaml, a COCO json, a dataset folder, 'builtin'), or a plain image folder
-    (calibration only). `builtin` holds `make_synthetic_dataset` keywords for
-    `data == "builtin"`, generated once into `root`."""
+    `data` is anything `yolo_slim.data.sources.resolve_dataset` takes (a `.data` file, a
+    data.yaml, a COCO json, a dataset folder, 'builtin'), or a plain image folder
+    (calibration only, no mAP). Calibration uses the training images of a dataset.
+
+    Raises:
+        DataError: the data cannot be found or has no training images to calibrate on.
+    """
     from yolo_slim.data.formats import resolve_image_list
-    from yolo_slim.data.sources import is_dataset_folder, resolve_dataset
+    from yolo_slim.data.sources import is_dataset_folder
 
-    if not data:
+    if not has_data(cfg.data):
         return None, [], [], None
-    path = Path(data)
-    if data != "builtin" and path.is_dir() and not is_dataset_folder(path):
+    path = Path(str(cfg.data)).expanduser()
+    if str(cfg.data) != "builtin" and path.is_dir() and not is_dataset_folder(path):
+        log.info("export: data=%s is an image folder without a dataset description: calibration only, no mAP", path)
         return None, resolve_image_list(path), [], None
-    spec = resolve_dataset(data, builtin=builtin, builtin_root=root)
+    spec = dataset_spec(str(cfg.data), cfg.builtin, img_size, cfg.paths.data_dir)
     train, valid = spec.images("train"), spec.images("valid")
-    return list(spec.names), train or valid, valid, spec.read_labels
+    if not train:
+        raise DataError(f"{cfg.data}: no training images to calibrate on")
+    return list(spec.names), train, valid, spec.read_labels
 
 
 def _check_options(e: DictConfig) -> tuple[list[str], str, list[str]]:
@@ -70,8 +86,8 @@ def _check_options(e: DictConfig) -> tuple[list[str], str, list[str]]:
         raise ConfigError(f"export.precision={e.precision} needs 'openvino' in export.formats")
     if e.nms not in ("host", "graph"):
         raise ConfigError(f"export.nms: {e.nms!r} not 'host' or 'graph'")
-    if int(e.batch) < 1 or int(e.img_size) < 1:
-        raise ConfigError(f"export.batch and export.img_size must be >= 1, got {e.batch}, {e.img_size}")
+    if int(e.batch) < 1:
+        raise ConfigError(f"export.batch must be >= 1, got {e.batch}")
     dynamic = list(e.dynamic or [])
     bad = sorted(set(dynamic) - {"batch", "spatial"})
     if bad:
@@ -79,14 +95,11 @@ def _check_options(e: DictConfig) -> tuple[list[str], str, list[str]]:
     return formats, str(e.precision), dynamic
 
 
-def build_model(cfg: DictConfig) -> tuple[Darknet, str | None]:
-    """The model to export and the weights path it was loaded from (None: random init)."""
-    img = int(cfg.export.img_size)
-    model = Darknet.from_cfg(str(cfg.model.cfg), classes=OmegaConf.select(cfg, "model.classes"), img_size=img)
-    weights = OmegaConf.select(cfg, "weights")
-    if weights:
-        model.load_darknet_weights(str(weights))
-    else:
+def build_model(cfg: DictConfig, img_size: int) -> tuple[Darknet, str | None]:
+    """The model to export at `img_size` and the weights path it was loaded from (None: random init)."""
+    weights = cfg.weights
+    model = load_model(cfg.model.cfg, weights, cfg.model.classes, img_size)
+    if not weights:
         log.warning("export: no weights given, exporting a randomly initialised model (recorded in meta.json)")
     return model.eval(), (str(weights) if weights else None)
 
@@ -102,24 +115,20 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         ConfigError, CfgError, WeightsError, DataError, ExportError.
     """
+    cfg = validate_config(cfg, "export")
     e = cfg.export
     formats, precision, dynamic = _check_options(e)
-    torch.manual_seed(int(OmegaConf.select(cfg, "seed", default=0)))
+    if precision == "int8" and not has_data(cfg.data):
+        raise ConfigError("export.precision=int8 needs calibration images: give data=PATH (a .data file, dataset folder or image folder) or data=builtin")
+    torch.manual_seed(int(cfg.seed))
+    img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)
     out = _output_dir(cfg)
+    names, calib_paths, valid_paths, read_labels = _data_sources(cfg, img_size)
+    model, weights = build_model(cfg, img_size)
     out.mkdir(parents=True, exist_ok=True)
-    data = OmegaConf.select(cfg, "dataset", default=None) or OmegaConf.select(cfg, "data", default=None)  # `data` in older configs
-    if data is not None and not isinstance(data, str):
-        raise ConfigError(f"export: dataset must be a .data file, an image folder or 'builtin', got {data!r}")
-    builtin = OmegaConf.select(cfg, "export.builtin", default=None)
-    names, calib_paths, valid_paths, read_labels = _data_sources(
-        data, str(OmegaConf.select(cfg, "export.data_root", default="data/builtin")),
-        OmegaConf.to_container(builtin) if builtin is not None else None)
-    if precision == "int8" and not calib_paths:
-        raise ConfigError("export.precision=int8 needs calibration images: set data= to a .data file, an image folder or 'builtin'")
-    model, weights = build_model(cfg)
-    hw = (int(e.img_size), int(e.img_size))
+    hw = (img_size, img_size)
     batch = int(e.batch)
-    names = list(OmegaConf.select(cfg, "names") or []) or names
+    names = list(cfg.names or []) or names
     if names is not None and len(names) != model.num_classes:
         raise ExportError(f"export: {len(names)} class names from the data but the model has {model.num_classes} classes")
     metrics: dict[str, float] = {}
@@ -148,7 +157,7 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
                       weights=weights, batch=batch, dynamic=dynamic, nms=nms)
     artifacts["meta"] = write_meta(out / META_NAME, meta)
     if "openvino" in formats and valid_paths and bool(e.evaluate):
-        metrics.update(_evaluate(out, artifacts["xml"], valid_paths, model.num_classes, e, read_labels))
+        metrics.update(_evaluate(out, artifacts["xml"], valid_paths, model.num_classes, cfg, read_labels))
     tmpdir.cleanup()
     return metrics, artifacts
 
@@ -161,7 +170,7 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     e = cfg.export
     metrics: dict[str, float] = {}
     fp32 = convert_onnx(onnx_path)
-    compiled = ov.Core().compile_model(fp32, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = ov.Core().compile_model(fp32, openvino_device(cfg.device), {"INFERENCE_PRECISION_HINT": "f32"})
     report = compare_decoded(reference, compiled(x.numpy())[0], float(e.ir_parity_tol), "openvino")
     metrics.update(report.as_metrics("export/ir_parity"))
     if not report.ok:
@@ -185,16 +194,18 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     return metrics
 
 
-def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, e, read_labels=None) -> dict[str, float]:
+def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: DictConfig, read_labels=None) -> dict[str, float]:
     import json
 
     from yolo_slim.deploy.detector import OpenVINODetector
     from yolo_slim.deploy.evaluate import evaluate_detector
 
-    limit = OmegaConf.select(e, "eval_images")
+    limit = cfg.export.eval_images
     metrics: dict[str, float] = {}
-    prec = str(e.precision)
-    det = OpenVINODetector(xml, conf_thres=0.001, iou_thres=0.6)
+    prec = str(cfg.export.precision)
+    ev = {"device": openvino_device(cfg.device), "conf_thres": float(cfg.eval.conf_thres), "iou_thres": float(cfg.eval.iou_thres),
+          "max_det": int(cfg.eval.max_det)}
+    det = OpenVINODetector(xml, **ev)
     for k, v in evaluate_detector(det, valid, num_classes, limit, read_labels=read_labels).items():
         metrics[f"export/{prec}_{k}"] = v
     fp32_xml = out / "fp32" / "model.xml"
@@ -202,7 +213,7 @@ def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, e, read
         meta = json.loads((out / META_NAME).read_text())
         meta["precision"] = "fp32"
         write_meta(fp32_xml.parent / META_NAME, meta)
-        det = OpenVINODetector(fp32_xml, conf_thres=0.001, iou_thres=0.6)
+        det = OpenVINODetector(fp32_xml, **ev)
         for k, v in evaluate_detector(det, valid, num_classes, limit, read_labels=read_labels).items():
             metrics[f"export/fp32_{k}"] = v
         metrics[f"export/{prec}_mAP50_drop"] = metrics["export/fp32_mAP50"] - metrics[f"export/{prec}_mAP50"]

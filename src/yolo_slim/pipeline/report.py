@@ -46,7 +46,7 @@ def _train_row(ctx, stage: str, model: str) -> dict[str, Any] | None:
     m = result.get("metrics", {})
     row = {k: m.get(f"val/{k}") for k in ("precision", "recall", "mAP50")}
     cfg = load_cfg(result["artifacts"]["cfg"])
-    row.update(cost_row(cfg, (int(ctx.cfg.img_size), int(ctx.cfg.img_size))))
+    row.update(cost_row(cfg, (int(ctx.img_size), int(ctx.img_size))))
     return row
 
 
@@ -129,13 +129,13 @@ def _deploy_section(ctx) -> list[str]:
 
 def write_report(ctx) -> Path:
     """Write `REPORT.md` into the run dir from the finished stages' results."""
-    cfg = ctx.cfg
     done = [f"`{name}` ({result.get('seconds', 0):.0f} s)" for name, result in ctx.results.items()]
     total = sum(result.get("seconds", 0) for result in ctx.results.values())
     lines = [
         "# yolo_slim pipeline report",
         "",
-        f"Run dir `{ctx.run_dir}`; dataset `{cfg.dataset}`; input {cfg.img_size}x{cfg.img_size}.",
+        f"Run dir `{ctx.run_dir}`; data `{ctx.data}`; input {ctx.img_size}x{ctx.img_size}; "
+        f"training and pruning on device={ctx.cfg.device}, OpenVINO on deploy_device={ctx.cfg.deploy_device}.",
         f"Stages finished: {', '.join(done) or 'none'}; {total / 60:.1f} min of stage time in all.",
         "",
     ]

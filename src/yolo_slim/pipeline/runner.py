@@ -1,9 +1,11 @@
 """Run the pipeline's stages in order, resumably.
 
-Each stage writes `NN_name/stage.json` when it has finished; a rerun of the same
-command skips those stages and continues with the first unfinished one (a training
-stage interrupted mid-way resumes from its `last.ckpt`, a sweep keeps its finished
-jobs). Everything a stage prints also goes to its `stage.log`. A failing stage stops
+Each stage writes `NN_name/stage.json` with the inputs that decide its result
+(`yolo_slim.pipeline.inputs`) when it starts, and its result when it has finished. A
+rerun of the same command skips finished stages and continues with the first
+unfinished one (a training stage interrupted mid-way resumes from its `last.ckpt`, a
+sweep keeps its finished jobs); a rerun whose inputs differ stops with one line
+listing the differences. Everything a stage prints also goes to its `stage.log`. A failing stage stops
 the pipeline with one message naming the stage and its log; `REPORT.md` is rewritten
 after every stage from what has been measured so far.
 """
@@ -20,12 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from yolo_slim.errors import PipelineError
+from yolo_slim.pipeline.inputs import FileDigests, data_fingerprint, differences, stage_inputs
 from yolo_slim.pipeline.report import write_report
 from yolo_slim.pipeline.stages import (
-    RUNNERS, STAGES, StageContext, forced_stages, load_result, save_result, stage_list,
+    RUNNERS, STAGES, StageContext, baseline_config, forced_stages, load_result, save_result, stage_configs, stage_list,
 )
 
 log = logging.getLogger(__name__)
@@ -75,40 +78,134 @@ def _logged(path: Path) -> Iterator[TextIO]:
             handler.close()
 
 
+def _pipeline_img_size(ctx: StageContext) -> int | None:
+    """The one input size of every stage: `img_size`, else the baseline model's own (checked either way)."""
+    from yolo_slim.config.sizes import resolve_img_size
+
+    baseline = baseline_config(ctx)
+    return resolve_img_size(ctx.cfg.img_size, baseline.model.cfg, baseline.weights)
+
+
+def _resolve_data(ctx: StageContext) -> str:
+    """The data set every stage uses: the generated `.data` file for builtin, else the absolute path."""
+    from yolo_slim.config.datasets import dataset_spec
+
+    if str(ctx.cfg.data) == "builtin":
+        return str(dataset_spec("builtin", ctx.cfg.builtin, int(ctx.img_size), ctx.cfg.paths.data_dir).source)
+    return str(Path(str(ctx.cfg.data)).expanduser().resolve())
+
+
+def _preflight(ctx: StageContext, wanted: list[str]) -> None:
+    """Compose and validate every job of every wanted stage (later stages' inputs as placeholders)."""
+    ctx.preflight = True
+    try:
+        for name in wanted:
+            try:
+                stage_configs(ctx, name)
+            except PipelineError as exc:
+                text = str(exc)
+                raise PipelineError(text if text.startswith("stage '") else f"stage '{name}': {text}") from None
+    finally:
+        ctx.preflight = False
+
+
+def _inputs(ctx: StageContext, name: str, configs: dict[str, DictConfig], digests: FileDigests, data_digest: str) -> dict[str, Any]:
+    p = ctx.cfg.paths
+    roots = {str(ctx.run_dir): "<run>", str(p.data_dir): "<data_cache>", str(p.root_dir): "<checkout>"}
+    if name != "benchmark":
+        return stage_inputs(configs, roots, digests, data_digest)
+    from yolo_slim.pipeline.benchmark import benchmark_models
+
+    settings = {"benchmark": OmegaConf.to_container(ctx.cfg.benchmark), "eval": OmegaConf.to_container(ctx.cfg.eval),
+                "img_size": ctx.img_size, "deploy_device": ctx.cfg.deploy_device, "data": ctx.data}
+    files = [f for pair in benchmark_models(ctx).values() for f in pair]
+    files += [str(v) for v in ctx.results.get("export", {}).get("artifacts", {}).values()]
+    return stage_inputs({}, roots, digests, data_digest, settings, files)
+
+
+def _check_unchanged(ctx: StageContext, name: str, record: dict[str, Any] | None, inputs: dict[str, Any]) -> None:
+    """Stop when a stage's earlier (finished or interrupted) run had other inputs.
+
+    Raises:
+        PipelineError: one line listing the differences and how to go on.
+    """
+    how = f"force=[{name}] reruns it and every later stage; run_name=NEW starts another run"
+    if record is None:
+        stage_dir = ctx.stage_dir(name)
+        if stage_dir.is_dir() and any(stage_dir.iterdir()):
+            raise PipelineError(f"stage '{name}' in {stage_dir} has files but no {RESULT_NAME} recording its inputs (an older yolo_slim?); {how}")
+        return
+    if "inputs" not in record:
+        raise PipelineError(f"stage '{name}' in {ctx.stage_dir(name)} was made by an older yolo_slim that did not record its inputs; {how}")
+    diffs = differences(record["inputs"], inputs)
+    if diffs:
+        shown = "; ".join(diffs[:6]) + (f"; and {len(diffs) - 6} more" if len(diffs) > 6 else "")
+        raise PipelineError(f"run {ctx.cfg.run_name}: stage '{name}' was run with other inputs: {shown}. {how}")
+
+
 def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run the configured stages (`cfg.stages`) into `cfg.paths.output_dir`.
+
+    Every stage's task configs are composed and validated before the first stage
+    starts. A finished stage is skipped, an interrupted one continued, but only when
+    its recorded inputs equal this run's. With ``dry_run=true`` it stops after the
+    checks, touching no file.
 
     Returns:
         Every finished stage's result (this run's and earlier runs'), by stage name.
 
     Raises:
-        PipelineError: a stage failed (the message names the stage and its log), or
-            the stage list is invalid.
+        ConfigError: the pipeline config is invalid.
+        PipelineError: a stage's config is invalid, its inputs changed since it ran,
+            or it failed (the message names the stage and its log).
     """
     from hydra.core.global_hydra import GlobalHydra
 
+    from yolo_slim.config import validate_config
+
     if not GlobalHydra.instance().is_initialized():
-        # called as a function (tests, notebooks): the stages compose from the project's conf/
+        # called as a function (tests, notebooks, dry runs): the stages compose from the project's conf/
         from hydra import initialize_config_dir
 
-        with initialize_config_dir(config_dir=str(Path(str(cfg.paths.root_dir)) / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(Path(str(cfg.paths.root_dir)).resolve() / "conf"), version_base="1.3"):
             return run_pipeline(cfg)
-    run_dir = Path(str(cfg.paths.output_dir))
+    cfg = validate_config(cfg, "pipeline")
+    dry = bool(cfg.dry_run)
+    run_dir = Path("<run>") if dry else Path(str(cfg.paths.output_dir))
     ctx = StageContext(cfg, run_dir)
     wanted = stage_list(cfg)
     stale = forced_stages(cfg)
-    for name in STAGES:
-        previous = load_result(ctx.stage_dir(name) / RESULT_NAME)
-        if previous is not None and name not in stale:
-            ctx.results[name] = previous
-    print(f"pipeline: {run_dir}  stages: {', '.join(wanted)}", flush=True)
+    records = {} if dry else {name: load_result(ctx.stage_dir(name) / RESULT_NAME) for name in STAGES}
+    for name, record in records.items():
+        if record is not None and record.get("finished", True) and name not in stale:
+            ctx.results[name] = record
+    ctx.planned = frozenset(STAGES) if dry else frozenset(n for n in wanted if n not in ctx.results)
+    ctx.preflight = True
+    ctx.img_size = cfg.img_size if dry else _pipeline_img_size(ctx)
+    ctx.preflight = False
+    _preflight(ctx, wanted)
+    if dry:
+        return ctx.results
+    ctx.data = _resolve_data(ctx)
+    digests = FileDigests()
+    data_digest = data_fingerprint(ctx.data, digests)
+    print(f"pipeline: {run_dir}  stages: {', '.join(wanted)}  (data={ctx.data}, img_size={ctx.img_size}, device={cfg.device})", flush=True)
     for name in wanted:
         stage_dir = ctx.stage_dir(name)
+        if name in stale and stage_dir.exists():
+            shutil.rmtree(stage_dir)  # forced: start over, not resume the old last.ckpt
+        try:
+            configs = stage_configs(ctx, name)
+        except PipelineError as exc:
+            text = str(exc)
+            raise PipelineError(text if text.startswith("stage '") else f"stage '{name}': {text}") from None
+        inputs = _inputs(ctx, name, configs, digests, data_digest)
+        record = None if name in stale else records.get(name)
+        _check_unchanged(ctx, name, record, inputs)
         if name in ctx.results:
             print(f"pipeline: [{name}] already done ({ctx.results[name].get('seconds', 0):.0f} s), skipped", flush=True)
             continue
-        if name in stale and stage_dir.exists():
-            shutil.rmtree(stage_dir)  # forced: start over, not resume the old last.ckpt
+        save_result(stage_dir / RESULT_NAME, {"finished": False, "inputs": inputs})
         stage_log = stage_dir / "stage.log"
         print(f"pipeline: [{name}] starting; log: {stage_log}", flush=True)
         start = time.perf_counter()
@@ -116,14 +213,14 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
             with _logged(stage_log) as handle:
                 log.info("stage %s started in %s", name, stage_dir)
                 try:
-                    result = RUNNERS[name](ctx)
+                    result = RUNNERS[name](ctx, name, configs)
                 except Exception:
                     handle.write(traceback.format_exc())
                     raise
         except Exception as exc:  # noqa: BLE001 - any failure becomes one message naming the stage
             message = str(exc).strip() or type(exc).__name__
             raise PipelineError(f"stage '{name}' failed: {message}\n  log: {stage_log}") from exc
-        result["seconds"] = time.perf_counter() - start
+        result.update(finished=True, inputs=inputs, seconds=time.perf_counter() - start)
         save_result(stage_dir / RESULT_NAME, result)
         ctx.results[name] = result
         write_report(ctx)

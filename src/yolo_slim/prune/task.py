@@ -7,7 +7,12 @@ configured, optionally re-calibrates BatchNorm, and writes into the run dir:
 `pruned.cfg`, `pruned.weights`, `pruned.ckpt` (a Lightning checkpoint that
 `train.py experiment=*_finetune weights=...` loads), `plan.json`, `report.json` and
 `report.md` (one row before, one after: P, R, mAP@0.5, params, .weights size,
-latency, BFLOPs). `data.data=none` (or `~data`) gives a cost-only report.
+latency, BFLOPs). `data=none` gives a cost-only report.
+
+The config is validated first (`yolo_slim.config.validate_config`). The model is
+evaluated at one size: `img_size` when given, else the model's own (the cfg's `[net]`
+size, or the size a `.ckpt` was trained at; `yolo_slim.config.sizes`), and the
+evaluation images are loaded at that size; `pruned.cfg` keeps it.
 
 `prune.search=true` first finds the optimal pruning point itself (the strongest
 `global_percent`, or `shortcuts` for `prune=layer`, whose masked mAP@0.5 stays within
@@ -28,10 +33,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra.utils
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from yolo_slim.config import validate_config
+from yolo_slim.config.datasets import build_datamodule, has_data
+from yolo_slim.config.devices import torch_device
+from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.cfg import write_cfg_text
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.io.checkpoint import write_model_checkpoint
@@ -143,12 +151,13 @@ def run_search(
     axis = search_axis(p)
     o = p.get("search_options") or {}
     integer = axis == "shortcuts"
+    cast = int if integer else float
     low = o.get("low")
     high = o.get("high")
     resolution = o.get("resolution")
-    low = 0 if low is None else low
-    high = (len(graph.units) if integer else 0.95) if high is None else high
-    resolution = (1 if integer else 0.01) if resolution is None else resolution
+    low = 0 if low is None else cast(low)
+    high = (len(graph.units) if integer else 0.95) if high is None else cast(high)
+    resolution = (1 if integer else 0.01) if resolution is None else cast(resolution)
     hw = model.cfg.input_hw
 
     def point(value: float) -> dict[str, float]:
@@ -201,34 +210,31 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         PruneError, ConfigError, CfgError, WeightsError: bad requests, one message each.
     """
+    cfg = validate_config(cfg, "prune")
     out = _output_dir(cfg)
     inputs = [Path(str(x)).resolve() for x in (cfg.model.cfg, cfg.get("weights"), cfg.prune.get("plan")) if x and Path(str(x)).exists()]
     for name in OUTPUT_NAMES:
         if (out / name).resolve() in inputs:
             raise PruneError(f"output {out / name} is an input of this run; choose another output directory (hydra.run.dir=...)")
-    pl.seed_everything(int(cfg.get("seed", 0)), verbose=False)
-    data_cfg = cfg.get("data")
-    if data_cfg is not None and str(data_cfg.get("data", "")).lower() in ("none", "null", ""):
-        data_cfg = None  # data.data=none: cost-only report
+    pl.seed_everything(int(cfg.seed), verbose=False)
     datamodule = None
-    img_size = cfg.get("img_size")
     p = cfg.prune
-    n_recal = int(p.get("recalibrate_bn", 0) or 0)
-    if p.get("search") and data_cfg is None:
-        raise ConfigError("prune.search=true needs a dataset to score settings on (data.data is none)")
-    if data_cfg is not None:
-        datamodule = hydra.utils.instantiate(data_cfg)
+    n_recal = int(p.recalibrate_bn)
+    if p.search and not has_data(cfg.data):
+        raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
+    img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images
+    if has_data(cfg.data):
+        datamodule = build_datamodule(cfg, img_size)
         datamodule.prepare_data()
         datamodule.setup("fit" if n_recal else "validate")  # the training set only for BN re-calibration
-        img_size = img_size or int(data_cfg.img_size)
-    classes = cfg.model.get("classes") or (datamodule.num_classes if datamodule is not None else None)
-    model = load_model(str(cfg.model.cfg), cfg.get("weights"), classes, img_size)
-    device = str(cfg.get("device", "cpu"))
+    classes = cfg.model.classes or (datamodule.num_classes if datamodule is not None else None)
+    model = load_model(cfg.model.cfg, cfg.weights, classes, img_size)
+    device = torch_device(cfg.device)
     model.to(device)
     hw = model.cfg.input_hw
-    runs = int(cfg.get("latency_runs", 20))
+    runs = int(cfg.latency_runs)
 
-    e = cfg.get("eval", {})
+    e = cfg.eval
     graph = build_graph(model.cfg)
     quality = {}
     val: list[Any] = []

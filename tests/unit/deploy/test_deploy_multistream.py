@@ -8,7 +8,6 @@ import cv2
 import numpy as np
 import pytest
 from conftest import centre_inside, square_frame
-from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.openvino
 
@@ -40,9 +39,10 @@ def videos(tmp_path_factory) -> list[Path]:
 def _run(square_ir, sources, mode, out: Path):
     from yolo_slim.deploy.task import detect
 
-    cfg = OmegaConf.load(Path(__file__).parents[3] / "conf" / "detect" / "detect.yaml")
-    cfg.merge_with({"model": str(square_ir), "source": [str(s) for s in sources], "mode": mode, "progress": False, "output": {"dir": str(out)}})
-    del cfg["hydra"]
+    from app_configs import compose_config
+
+    cfg = compose_config("detect", values={"weights": str(square_ir), "source": [str(s) for s in sources], "mode": mode, "progress": False,
+                                           "paths": {"output_dir": str(out)}})
     return detect(cfg)
 
 

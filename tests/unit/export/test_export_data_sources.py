@@ -8,8 +8,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from app_configs import compose_config
 from yolo_slim.deploy.evaluate import evaluate_detector
-from yolo_slim.export.task import _data_sources
+from yolo_slim.export.task import _data_sources as _export_data_sources
+
+
+def _data_sources(data: str | None, data_dir: str, builtin: dict | None = None):
+    """export's data resolution for `data=` with the built-in data under `data_dir`."""
+    values = {"data": data, "paths": {"data_dir": data_dir}, "builtin": builtin or {}}
+    return _export_data_sources(compose_config("export", "model.cfg=yolov4-tiny", values=values), 64)
 
 
 def _coco(path: Path, images: list[tuple[str, int, int]], boxes: dict[str, list[list[float]]]) -> Path:

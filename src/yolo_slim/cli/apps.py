@@ -1,0 +1,119 @@
+"""The five Hydra apps (train, prune, export, detect, pipeline) behind the entry scripts.
+
+`run_app(app, conf_dir)` is all an entry script does: it checks the command line first
+(`yolo_slim.config.command.check_command`: one line and exit status 2 for any misuse,
+before Hydra makes a run dir), stops there for ``dry_run=true``, and otherwise runs the
+app's task under `hydra.main` with the same config. A `YoloSlimError` raised by the task
+prints as one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from yolo_slim.errors import YoloSlimError
+
+
+def _print_results(metrics: dict[str, float], artifacts: dict[str, Path], digits: int = 6) -> None:
+    for key, value in sorted(metrics.items()):
+        print(f"{key}: {value:.{digits}g}")
+    for key, path in artifacts.items():
+        print(f"{key}: {path}")
+
+
+def _train(cfg: DictConfig) -> None:
+    from yolo_slim.train_task import train
+
+    train(cfg)
+
+
+def _prune(cfg: DictConfig) -> None:
+    from yolo_slim.prune.sweep import fail_job
+    from yolo_slim.prune.task import prune
+
+    try:
+        metrics, artifacts = prune(cfg)
+    except YoloSlimError as exc:
+        fail_job(exc)  # exits 2; in a multirun, records it so the other jobs and the sweep table go on
+        return
+    _print_results(metrics, artifacts)
+
+
+def _export(cfg: DictConfig) -> None:
+    from yolo_slim.export.task import export
+
+    _print_results(*export(cfg))
+
+
+def _detect(cfg: DictConfig) -> None:
+    from yolo_slim.deploy.task import detect
+
+    metrics, _ = detect(cfg)
+    _print_results(metrics, {}, digits=4)
+    if metrics["detect/failed"]:
+        sys.exit(1)
+
+
+def _pipeline(cfg: DictConfig) -> None:
+    from yolo_slim.pipeline import run_pipeline
+
+    run_pipeline(cfg)
+
+
+TASKS: dict[str, Callable[[DictConfig], None]] = {
+    "train": _train,
+    "prune": _prune,
+    "export": _export,
+    "detect": _detect,
+    "pipeline": _pipeline,
+}
+
+
+def _fail(exc: YoloSlimError) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_app(app: str, conf_dir: Path, argv: Sequence[str] | None = None) -> None:
+    """Run `app` on the command line `argv` (default: ``sys.argv[1:]``), as ``python <app>.py`` does.
+
+    Args:
+        app: ``train``, ``prune``, ``export``, ``detect`` or ``pipeline``.
+        conf_dir: the checkout's `conf/` folder; its parent becomes ``PROJECT_ROOT``
+            (`paths.root_dir`).
+        argv: the arguments after the script name.
+    """
+    import hydra
+
+    from yolo_slim.config.command import check_command
+
+    conf_dir = Path(conf_dir).resolve()
+    os.environ["PROJECT_ROOT"] = str(conf_dir.parent)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        checked = check_command(app, argv, conf_dir)
+    except YoloSlimError as exc:
+        _fail(exc)
+    if checked.dry_run:
+        cfg = checked.cfg
+        if app == "pipeline":  # also composes and validates every stage's task config
+            try:
+                _pipeline(cfg)
+            except YoloSlimError as exc:
+                _fail(exc)
+        print(f"dry run: {app}.py config is valid (data={cfg.get('data', '-')}, img_size={cfg.get('img_size', '-')}, device={cfg.get('device', '-')})")
+        return
+
+    def task(cfg: DictConfig) -> None:
+        try:
+            TASKS[app](cfg)
+        except YoloSlimError as exc:
+            _fail(exc)
+
+    sys.argv = [sys.argv[0], *argv]
+    hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=app)(task)()
