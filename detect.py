@@ -7,19 +7,14 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from yolo_slim.errors import YoloSlimError
-
 
 # conf/detect/ alone is the search path, so `model=PATH` is a value, not the conf/model group
 @hydra.main(version_base="1.3", config_path="conf/detect", config_name="detect")
 def main(cfg: DictConfig) -> None:
+    from yolo_slim.cli.guard import run_command
     from yolo_slim.deploy.task import detect
 
-    try:
-        metrics, _ = detect(cfg)
-    except YoloSlimError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    metrics, _ = run_command(lambda: detect(cfg), "detect")  # one line and exit 2 / 130 / 143
     for key, value in sorted(metrics.items()):
         print(f"{key}: {value:.4g}")
     sys.exit(1 if metrics["detect/failed"] else 0)

@@ -7,18 +7,13 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from yolo_slim.errors import YoloSlimError
-
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="export")
 def main(cfg: DictConfig) -> None:
+    from yolo_slim.cli.guard import run_command
     from yolo_slim.export.task import export
 
-    try:
-        metrics, artifacts = export(cfg)
-    except YoloSlimError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    metrics, artifacts = run_command(lambda: export(cfg), "export")  # one line and exit 2 / 130 / 143
     for key, value in sorted(metrics.items()):
         print(f"{key}: {value:.6g}")
     for key, path in artifacts.items():

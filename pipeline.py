@@ -12,14 +12,10 @@ os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="pipeline")
 def main(cfg: DictConfig) -> None:
-    from yolo_slim.errors import YoloSlimError
+    from yolo_slim.cli.guard import run_command
     from yolo_slim.pipeline import run_pipeline
 
-    try:
-        run_pipeline(cfg)
-    except YoloSlimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_command(lambda: run_pipeline(cfg), "pipeline")  # one line and exit 2 / 130 / 143
 
 
 if __name__ == "__main__":

@@ -11,14 +11,15 @@ os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="prune")
 def main(cfg: DictConfig) -> None:
-    from yolo_slim.errors import YoloSlimError
+    from yolo_slim.cli.guard import run_command
     from yolo_slim.prune.sweep import fail_job
     from yolo_slim.prune.task import prune
 
-    try:
-        metrics, artifacts = prune(cfg)
-    except YoloSlimError as exc:
-        return fail_job(exc)  # exits 2; in a multirun, records it so the other jobs and the sweep table go on
+    # a user error exits 2 (in a multirun it is recorded so the other jobs and the sweep table go on)
+    result = run_command(lambda: prune(cfg), "prune", on_error=fail_job)
+    if result is None:
+        return None
+    metrics, artifacts = result
     for key, value in sorted(metrics.items()):
         print(f"{key}: {value:.6g}")
     for key, path in artifacts.items():
