@@ -166,6 +166,7 @@ class YoloDataModule(pl.LightningDataModule):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self._seed = seed
+        self._resume_epoch = 0
         self.save_hyperparameters(
             {
                 "data": self.data, "img_size": img_size, "batch_size": batch_size, "num_workers": num_workers,
@@ -231,13 +232,31 @@ class YoloDataModule(pl.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of the data pipeline: the data seed (the order and the
-        augmentation of every epoch follow from it)."""
-        return {"seed": self.seed}
+        augmentation of every epoch follow from it) and the epoch training resumes at."""
+        state: dict[str, Any] = {"seed": self.seed}
+        if self.trainer is not None:
+            state["epoch"] = self._loop_epoch()
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the data seed of the checkpointed run (Lightning calls this on resume)."""
+        """Restore the data seed and epoch of the checkpointed run (Lightning calls this on resume)."""
         if "seed" in state_dict:
             self._seed = int(state_dict["seed"])
+        self._resume_epoch = int(state_dict.get("epoch", 0))
+
+    def _loop_epoch(self) -> int:
+        """The epoch Lightning passes to the sampler's ``set_epoch`` (its fit loop's counter)."""
+        return int(self.trainer.fit_loop.epoch_progress.current.processed) if self.trainer is not None else 0
+
+    def _sampler_epoch(self) -> int:
+        """The epoch a new training loader starts at.
+
+        Lightning builds the training loader and its first iterator (whose workers
+        prefetch at once) before it restores the loop's epoch counter and calls
+        ``set_epoch``; a resumed run would replay epoch 0's order and augmentation. The
+        checkpoint's epoch, restored before the loader is built, avoids that.
+        """
+        return max(self._resume_epoch, self._loop_epoch())
 
     # ------------------------------------------------------------------ hooks
     def prepare_data(self) -> None:
@@ -274,6 +293,7 @@ class YoloDataModule(pl.LightningDataModule):
         if shuffle:  # training: order and augmentation from (seed, epoch, index), sharded over DDP ranks
             world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
             sampler = EpochSampler(dataset, self.seed, num_replicas=world, rank=rank)
+            sampler.set_epoch(self._sampler_epoch())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,

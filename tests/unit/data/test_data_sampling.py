@@ -24,12 +24,14 @@ def _datamodule(root: Path, workers: int, seed: int | None = 5) -> YoloDataModul
 
 
 def _epochs(dm: YoloDataModule, epochs: range) -> list[list[dict]]:
-    """The batches of `epochs` from one loader, as Lightning drives it (set_epoch, then iterate)."""
+    """The batches of `epochs` from one loader, driven as Lightning drives it: the first
+    iterator (whose workers prefetch at once) exists before the first ``set_epoch``."""
     loader = dm.train_dataloader()
+    first = iter(loader)
     out = []
     for epoch in epochs:
         loader.sampler.set_epoch(epoch)
-        out.append(list(loader))
+        out.append(list(first if epoch == epochs[0] else loader))
     return out
 
 
@@ -44,9 +46,13 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_resumed_epoch_equals_the_uninterrupted_one_with_persistent_workers(root: Path) -> None:
     straight = _epochs(_datamodule(root, workers=2), range(3))  # one loader, persistent workers, epochs 0..2
-    resumed = _epochs(_datamodule(root, workers=2), range(2, 3))  # a new process would start at epoch 2
+    fresh = _datamodule(root, workers=2)
+    fresh.load_state_dict({"seed": 5, "epoch": 2})  # a run resuming at epoch 2 (Lightning restores this first)
+    resumed = _epochs(fresh, range(2, 3))
+    unrestored = _epochs(_datamodule(root, workers=2), range(2, 3))
     in_process = _epochs(_datamodule(root, workers=0), range(3))
     assert _same(resumed[0], straight[2])
+    assert not _same(unrestored[0], straight[2])  # without the checkpoint's epoch, workers prefetch epoch 0
     assert all(_same(a, b) for a, b in zip(in_process, straight))  # workers change nothing
     assert not _same(straight[0], straight[1])  # a new order and new augmentation every epoch
     assert [p for b in straight[0] for p in b["paths"]] != [p for b in straight[1] for p in b["paths"]]
