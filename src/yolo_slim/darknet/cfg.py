@@ -344,7 +344,7 @@ def _parse_yolo(r: _Reader, index: int) -> YoloSection | None:
     flat = r.floats("anchors") or ()
     if len(flat) % 2:
         r.error(r.line_of("anchors"), "anchors", f"expected (w, h) pairs, got {len(flat)} numbers")
-    elif not flat and "anchors" in r.values:
+    elif not flat and "anchors" in r.values and not r.values["anchors"][0].strip(","):
         r.error(r.line_of("anchors"), "anchors", "expected at least one (w, h) pair")
     if len(flat) > 2 * limits.MAX_ANCHORS:
         r.error(r.line_of("anchors"), "anchors", f"expected at most {limits.MAX_ANCHORS} (w, h) pairs (a plausible upper bound), got {len(flat) // 2}")

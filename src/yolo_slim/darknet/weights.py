@@ -133,6 +133,7 @@ def read_darknet_weights(
             f"the file holds {actual:,}; were these weights made for another cfg or class count?"
         )
     _check_finite(floats[:expected], layout, header.nbytes, path)
+    _check_variances(floats, layout, header.nbytes, path)
     arrays: dict[int, dict[str, np.ndarray]] = {}
     offset = 0
     for record in layout:
@@ -167,6 +168,24 @@ def _check_finite(floats: np.ndarray, layout: list[ConvParamLayout], header_byte
         f"{path}: byte offset {header_bytes + 4 * index:,}: {floats[index]} where a finite float32 is expected{where}; "
         f"{describe_nonfinite(floats)}: the file is corrupt or comes from a diverged training"
     )
+
+
+def _check_variances(floats: np.ndarray, layout: list[ConvParamLayout], header_bytes: int, path: Path) -> None:
+    """Raise a `WeightsError` for the first negative BatchNorm running variance (a NaN maker)."""
+    offset = 0
+    for record in layout:
+        if record.batch_normalize:
+            start = offset + 3 * record.filters
+            var = floats[start : start + record.filters]
+            bad = np.flatnonzero(var < 0)
+            if bad.size:
+                i = int(bad[0])
+                raise WeightsError(
+                    f"{path}: byte offset {header_bytes + 4 * (start + i):,}: running variance {var[i]:g} in conv layer "
+                    f"{record.layer} (value {i} of {record.filters}); a variance is never negative: the file is corrupt "
+                    "or the cfg's layer order differs from the one the weights were saved with"
+                )
+        offset += record.count
 
 
 def write_darknet_weights(

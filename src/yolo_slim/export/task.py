@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -22,6 +23,7 @@ from yolo_slim.errors import ConfigError, DataError, ExportError
 from yolo_slim.export.meta import META_NAME, build_meta, write_meta
 from yolo_slim.export.onnx import export_onnx, run_onnxruntime
 from yolo_slim.export.parity import compare_decoded
+from yolo_slim.io.finite import describe_nonfinite
 from yolo_slim.io.staging import staged_outputs
 from yolo_slim.model import Darknet
 
@@ -135,6 +137,11 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     x = torch.rand(batch, 3, *hw, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = model(x).numpy()
+    if not np.isfinite(reference).all():  # fail before the (slow) exports, with the reason
+        raise ExportError(
+            f"export: the model's own PyTorch output holds NaN/inf ({describe_nonfinite(reference)}) on a random input in [0, 1]; "
+            "its weights are finite but overflow: check the weights file"
+        )
 
     # everything is written into a staging folder in `out` and moved in at the end, so a
     # failed check, an error or an interrupt leaves `out` as it was (yolo_slim.io.staging)

@@ -98,15 +98,17 @@ def check_matching_state(own: Mapping[str, Tensor], state: Mapping[str, Tensor],
     unexpected = sorted(set(state) - set(own))
     wrong = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
-        lines = [f"{source}: the weights do not match the model's architecture (cfg)"]
+        parts = []
         if wrong:
-            lines.append(f"  {len(wrong)} tensors differ in shape, e.g. " + "; ".join(wrong[:3]))
+            parts.append(f"{len(wrong)} tensors differ in shape, e.g. " + ", ".join(wrong[:2]))
         if missing:
-            lines.append(f"  {len(missing)} tensors missing, e.g. {', '.join(missing[:3])}")
+            parts.append(f"{len(missing)} tensors missing, e.g. {', '.join(missing[:2])}")
         if unexpected:
-            lines.append(f"  {len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:3])}")
-        lines.append("  use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)")
-        raise WeightsError("\n".join(lines))
+            parts.append(f"{len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:2])}")
+        raise WeightsError(
+            f"{source}: the weights do not match the model's architecture (cfg): {'; '.join(parts)}; "
+            "use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)"
+        )
 
 
 def load_matching_state(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:

@@ -8,12 +8,13 @@ pruning, export and deployment.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from yolo_slim.errors import WeightsError
+from yolo_slim.errors import DeployError, WeightsError
 
 
 def first_nonfinite(values: np.ndarray) -> int | None:
@@ -83,6 +84,22 @@ def check_ir_finite(model: Any, source: str) -> None:
         source,
         "the model was exported from non-finite weights, or an FP16 compression overflowed; export it again",
     )
+
+
+def check_ir_file(xml_path: str | os.PathLike) -> None:
+    """Read an IR and check its constants (`check_ir_finite`), before any work that writes.
+
+    Raises:
+        DeployError: the IR cannot be read. WeightsError: a constant holds NaN/inf.
+    """
+    import openvino as ov
+
+    try:
+        model = ov.Core().read_model(str(xml_path))
+    except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
+        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise DeployError(f"{xml_path}: cannot read the OpenVINO IR (corrupt or not an IR): {first.strip()}") from None
+    check_ir_finite(model, str(xml_path))
 
 
 def _numpy(array: Any) -> np.ndarray:
