@@ -71,7 +71,7 @@ def check_parsed(cfg: DarknetCfg) -> None:
     shapes = infer_shapes(cfg)
     weights_file_size(cfg)
     small = cfg.net.height * cfg.net.width <= 128 * 128 and max(s.c * s.h * s.w for s in shapes) <= 2_000_000
-    if small and weights_file_size(cfg) <= 64 * 2**20:
+    if small and weights_file_size(cfg) <= 2**20:  # every_layer.cfg and its kin: every layer type, cheap to run
         model = Darknet(cfg).eval()
         with torch.no_grad():
             out = model(torch.zeros(1, cfg.net.channels, *cfg.input_hw))
@@ -120,7 +120,7 @@ def mutated_cfg(draw: st.DrawFn) -> str:
     return "\n".join(lines)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=100)
 @given(mutated_cfg())
 def test_mutated_valid_cfgs_parse_or_give_a_cfg_error(text: str) -> None:
     cfg = parse_or_cfg_error(text)
