@@ -55,7 +55,7 @@ def _wait_for(proc: subprocess.Popen, ready, what: str, timeout: float = 600) ->
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("signum", [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM", marks=pytest.mark.slow)])
 def test_interrupted_export_leaves_no_debris(tmp_path: Path, signum: int) -> None:
     out, run, tmp = tmp_path / "out", tmp_path / "run", tmp_path / "tmp"
     proc = subprocess.Popen(

@@ -65,7 +65,11 @@ def check_state_dict_finite(state: Mapping[str, Any], source: str) -> None:
 
 
 def check_ir_finite(model: Any, source: str) -> None:
-    """Raise for the first floating-point constant of an OpenVINO `ov.Model` that holds NaN/inf.
+    """Raise for the first floating-point constant of an OpenVINO `ov.Model` that holds
+    NaN, or infinity in a tensor of several values (a weight).
+
+    A single infinite value is a legitimate operator parameter: the -inf padding of
+    darknet's maxpool, a clamp bound. NaN never is.
 
     Args:
         model: an ``openvino.Model`` (e.g. from ``Core.read_model``).
@@ -74,13 +78,14 @@ def check_ir_finite(model: Any, source: str) -> None:
     Raises:
         WeightsError: naming the constant (its friendly name) and the first bad index.
     """
-    constants = (
-        (op.get_friendly_name(), op)
-        for op in model.get_ordered_ops()
-        if op.get_type_name() == "Constant" and op.get_element_type().is_real()
-    )
+    def suspect(op: Any) -> bool:
+        if op.get_type_name() != "Constant" or not op.get_element_type().is_real():
+            return False
+        data = op.get_data()
+        return bool(np.isnan(data).any()) or (data.size > 1 and not bool(np.isfinite(data).all()))
+
     check_finite_arrays(
-        ((name, op.get_data()) for name, op in constants),
+        ((op.get_friendly_name(), op.get_data()) for op in model.get_ordered_ops() if suspect(op)),
         source,
         "the model was exported from non-finite weights, or an FP16 compression overflowed; export it again",
     )

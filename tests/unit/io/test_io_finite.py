@@ -143,6 +143,11 @@ def test_ir_constants_are_checked() -> None:
     x = ops.parameter([1, 3], np.float32, name="x")
     good = ov.Model([ops.result(ops.add(x, ops.constant(np.ones((1, 3), np.float32))))], [x])
     check_ir_finite(good, "good.xml")
+    pad = ops.constant(np.array(-np.inf, np.float32))  # darknet's maxpool pads with -inf: a legitimate scalar
+    check_ir_finite(ov.Model([ops.result(ops.maximum(x, pad))], [x]), "pad.xml")
+    weight = ops.constant(np.array([[1.0, np.inf, 1.0]], np.float32))
+    with pytest.raises(WeightsError, match=r"inf.xml: tensor .* holds NaN/inf: 1 of 3 values are non-finite \(inf\)"):
+        check_ir_finite(ov.Model([ops.result(ops.multiply(x, weight))], [x]), "inf.xml")
     bias = ops.constant(np.array([[0.0, np.nan, 1.0]], np.float32))
     bias.set_friendly_name("head.bias")
     bad = ov.Model([ops.result(ops.add(x, bias))], [x])
