@@ -6,7 +6,8 @@
     anchors DATA          anchors fitted to a dataset's boxes (k-means, 1 - IoU), BPR and mean IoU
 
 Each command lives in `yolo_slim.cli.<command>` and exposes `add_arguments(parser)`
-and `run(args) -> int`. A `YoloSlimError` prints as one line, exit status 2.
+and `run(args) -> int`. A `YoloSlimError` prints as one line, exit status 2; Ctrl-C or
+SIGTERM prints one line, exit status 130 or 143 (`yolo_slim.cli.guard`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 import importlib
 import sys
 
-from yolo_slim.errors import YoloSlimError
+from yolo_slim.cli.guard import command_status
 
 COMMANDS = {
     "info": "print a darknet-style per-layer table with params, BFLOPs and .weights size",
@@ -38,10 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module = importlib.import_module(f"yolo_slim.cli.{args.command}")
     try:
-        return int(module.run(args) or 0)
-    except YoloSlimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return command_status(lambda: int(module.run(args) or 0), f"yolo_slim {args.command}")
     except BrokenPipeError:  # `python -m yolo_slim info yolov4 | head`: the reader left
         sys.stdout = None  # nothing more to flush at exit
         return 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from yolo_slim.errors import DeployError
 from yolo_slim.export.meta import META_NAME, read_meta
+from yolo_slim.io.finite import check_ir_finite
 from yolo_slim.ops.letterbox import LetterboxInfo, boxes_to_original, letterbox
 from yolo_slim.ops.nms import nms_numpy
 
@@ -89,6 +90,7 @@ class OpenVINODetector:
         except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
             raise DeployError(f"{xml_path}: cannot read the OpenVINO IR (corrupt or not an IR): {_first_line(err)}") from None
         self._check_against_meta(model)
+        check_ir_finite(model, str(xml_path))  # NaN/inf weights would detect nothing, silently
         exported_hw = tuple(self.meta["input_size"])
         self.input_hw = tuple(int(v) for v in (input_hw or exported_hw))
         shape = model.input(0).get_partial_shape()

@@ -23,6 +23,7 @@ from yolo_slim.deploy.sources import FrameSource, open_source
 from yolo_slim.deploy.writers import FrameSink, JsonlWriter, VideoSink, draw_detections
 from yolo_slim.errors import ConfigError, DeployError
 from yolo_slim.export.meta import META_NAME, read_meta
+from yolo_slim.io.finite import check_ir_file
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     if not specs:
         raise ConfigError("detect: source is empty")
     names = read_meta(xml.parent / META_NAME)["names"]
+    check_ir_file(xml)  # a corrupt or NaN IR fails here, before any output file is opened
     out = _output_dir(cfg)
     sources: list[FrameSource | DeployError] = []
     for i, spec in enumerate(specs):

@@ -19,9 +19,9 @@ plain image folder, used for calibration only.
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -30,10 +30,13 @@ from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import dataset_spec, has_data
 from yolo_slim.config.devices import openvino_device
 from yolo_slim.config.sizes import resolve_img_size
+from yolo_slim.darknet.shapes import max_stride
 from yolo_slim.errors import ConfigError, DataError, ExportError
-from yolo_slim.export.meta import META_NAME, build_meta, head_strides, write_meta
+from yolo_slim.export.meta import META_NAME, build_meta, write_meta
 from yolo_slim.export.onnx import export_onnx, run_onnxruntime
 from yolo_slim.export.parity import compare_decoded
+from yolo_slim.io.finite import describe_nonfinite
+from yolo_slim.io.staging import staged_outputs
 from yolo_slim.model import Darknet, load_model
 
 log = logging.getLogger(__name__)
@@ -132,34 +135,40 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     if names is not None and len(names) != model.num_classes:
         raise ExportError(f"export: {len(names)} class names from the data but the model has {model.num_classes} classes")
     metrics: dict[str, float] = {}
-    artifacts: dict[str, Path] = {}
-    strides = [max(s) for s in head_strides(model.cfg, hw)]
-    max_stride = int(max(strides)) if strides else 32
+    staged: dict[str, Path] = {}
 
     x = torch.rand(batch, 3, *hw, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = model(x).numpy()
+    if not np.isfinite(reference).all():  # fail before the (slow) exports, with the reason
+        raise ExportError(
+            f"export: the model's own PyTorch output holds NaN/inf ({describe_nonfinite(reference)}) on a random input in [0, 1]; "
+            "its weights are finite but overflow: check the weights file"
+        )
 
-    tmpdir = tempfile.TemporaryDirectory(prefix="yolo-export-")
-    onnx_path = (out if "onnx" in formats else Path(tmpdir.name)) / "model.onnx"
-    export_onnx(model, onnx_path, img_hw=hw, batch=batch, dynamic=dynamic, exporter=e.exporter, opset=int(e.opset), max_stride=max_stride)
-    report = compare_decoded(reference, run_onnxruntime(onnx_path, x), float(e.parity_tol), "onnxruntime")
-    metrics.update(report.as_metrics("export/onnx_parity"))
-    if not report.ok:
-        raise ExportError(f"export: ONNX Runtime differs from PyTorch by {report.rel_error:.2e} of scale (> {report.tolerance:.0e}); {onnx_path}")
-    if "onnx" in formats:
-        artifacts["onnx"] = onnx_path
+    # everything is written into a staging folder in `out` and moved in at the end, so a
+    # failed check, an error or an interrupt leaves `out` as it was (yolo_slim.io.staging)
+    with staged_outputs(out) as stage:
+        onnx_path = stage.path / "model.onnx"
+        export_onnx(model, onnx_path, img_hw=hw, batch=batch, dynamic=dynamic, exporter=e.exporter, opset=int(e.opset),
+                    max_stride=max_stride(model.cfg))
+        report = compare_decoded(reference, run_onnxruntime(onnx_path, x), float(e.parity_tol), "onnxruntime")
+        metrics.update(report.as_metrics("export/onnx_parity"))
+        if not report.ok:
+            raise ExportError(f"export: ONNX Runtime differs from PyTorch by {report.rel_error:.2e} of scale (> {report.tolerance:.0e})")
+        if "onnx" in formats:
+            staged["onnx"] = onnx_path
 
-    nms = {"conf_thres": float(e.conf_thres), "iou_thres": float(e.iou_thres), "max_det": int(e.max_det)} if e.nms == "graph" else None
-    if "openvino" in formats:
-        metrics.update(_export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts))
-    meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
-                      weights=weights, batch=batch, dynamic=dynamic, nms=nms)
-    artifacts["meta"] = write_meta(out / META_NAME, meta)
-    if "openvino" in formats and valid_paths and bool(e.evaluate):
-        metrics.update(_evaluate(out, artifacts["xml"], valid_paths, model.num_classes, cfg, read_labels))
-    tmpdir.cleanup()
-    return metrics, artifacts
+        nms = {"conf_thres": float(e.conf_thres), "iou_thres": float(e.iou_thres), "max_det": int(e.max_det)} if e.nms == "graph" else None
+        if "openvino" in formats:
+            metrics.update(_export_openvino(cfg, stage.path, onnx_path, x, reference, calib_paths, hw, batch, nms, staged))
+        meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
+                          weights=weights, batch=batch, dynamic=dynamic, nms=nms)
+        staged["meta"] = write_meta(stage.path / META_NAME, meta)
+        if "openvino" in formats and valid_paths and bool(e.evaluate):
+            metrics.update(_evaluate(stage.path, staged["xml"], valid_paths, model.num_classes, cfg, read_labels))
+        stage.commit([p for p in stage.path.rglob("*") if p.is_file() and (p != onnx_path or "onnx" in formats)])
+    return metrics, {name: stage.final(path) for name, path in staged.items()}
 
 
 def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts) -> dict[str, float]:
