@@ -25,7 +25,6 @@ with a unique `id`. `Workspace` has helpers that write typical bad files.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import shutil
 from collections.abc import Callable
@@ -256,19 +255,19 @@ ROWS: list[Row] = [
     Row(".ckpt of another architecture", "yolo_slim", lambda w: ["sparsity", "yolov4-tiny", w.model_checkpoint(), "--classes", "2"],
         r"net.ckpt: the weights do not match the model's architecture \(cfg\): \d+ tensors differ in shape"),
     # ------------------------------------------------------------------ export task
-    Row("export.img_size=63", "export", lambda w: ["model.cfg=yolov4-tiny", "export.img_size=63"],
-        r"export.img_size=63: input size 63x63 is not a multiple of 32, the network's largest stride"),
-    Row("export.img_size=100000", "export", lambda w: [f"model.cfg={w.cfg()}", "export.img_size=100000"],
-        r"export.img_size=100000: input size 100000x100000 is outside 8..8192 pixels"),
-    Row("export all-NaN weights", "export", lambda w: [f"model.cfg={w.cfg()}", f"weights={w.weights(NAN)}", "export.img_size=64"],
+    Row("export img_size=63", "export", lambda w: ["model.cfg=yolov4-tiny", "img_size=63"],
+        r"img_size=63: input size 63x63 is not a multiple of 32, the network's largest stride"),
+    Row("export img_size=100000", "export", lambda w: [f"model.cfg={w.cfg()}", "img_size=100000"],
+        r"img_size=100000: input size 100000x100000 is outside 8..8192 pixels"),
+    Row("export all-NaN weights", "export", lambda w: [f"model.cfg={w.cfg()}", f"weights={w.weights(NAN)}", "img_size=64"],
         r"net.weights: byte offset 20: nan where a finite float32 is expected"),
-    Row("export weights that overflow", "export", lambda w: [f"model.cfg={w.cfg()}", f"weights={w.weights(3e38)}", "export.img_size=64"],
+    Row("export weights that overflow", "export", lambda w: [f"model.cfg={w.cfg()}", f"weights={w.weights(3e38)}", "img_size=64"],
         r"export: the model's own PyTorch output holds NaN/inf \([\d,]+ of [\d,]+ values are non-finite"),
-    Row("export weights of another cfg", "export", lambda w: ["model.cfg=yolov4-tiny", f"weights={w.weights()}", "export.img_size=64"],
+    Row("export weights of another cfg", "export", lambda w: ["model.cfg=yolov4-tiny", f"weights={w.weights()}", "img_size=64"],
         r"net.weights: file too short: <zoo:yolov4-tiny> needs [\d,]+ float32 values"),
-    Row("export cfg with bad heads", "export", lambda w: [f"model.cfg={w.cfg('filters=21', 'filters=22')}", "export.img_size=64"],
+    Row("export cfg with bad heads", "export", lambda w: [f"model.cfg={w.cfg('filters=21', 'filters=22')}", "img_size=64"],
         r"the layer before this head has 22 filters; expected len\(mask\) \* \(classes \+ 5\) = 3 \* \(2 \+ 5\) = 21"),
-    Row("export names for another class count", "export", lambda w: [f"model.cfg={w.cfg()}", "names=[one]", "export.img_size=64"],
+    Row("export names for another class count", "export", lambda w: [f"model.cfg={w.cfg()}", "names=[one]", "img_size=64"],
         r"export: 1 class names from the data but the model has 2 classes"),
     # ------------------------------------------------------------------ prune task
     Row("prune all-NaN weights", "prune", lambda w: [f"model.cfg={w.cfg()}", f"weights={w.weights(NAN)}"],
@@ -296,13 +295,13 @@ ROWS: list[Row] = [
     Row("detect on a corrupt IR", "load", lambda w: lambda: _detect_task(w, _truncated(w.ir())),
         r"ir/model.xml: cannot read the OpenVINO IR \(corrupt or not an IR\)"),
     # ------------------------------------------------------------------ entry scripts (subprocess)
-    Row("export.py export.img_size=63", "script", lambda w: ["export.py", "model.cfg=yolov4-tiny", "export.img_size=63", f"export.out_dir={w.out}"],
-        r"^error: export.img_size=63: input size 63x63 is not a multiple of 32"),
+    Row("export.py img_size=63", "script", lambda w: ["export.py", "model.cfg=yolov4-tiny", "img_size=63", f"paths.output_dir={w.out}"],
+        r"^error: img_size=63: input size 63x63 is not a multiple of 32"),
     Row("train.py ckpt_path=hostile", "script", lambda w: ["train.py", f"ckpt_path={w.evil_checkpoint()}"],
         r"^error: .*evil.ckpt: not a yolo_slim checkpoint: it asks to build the Python object posix.system"),
     Row("prune.py all-NaN weights", "script", lambda w: ["prune.py", f"model.cfg={w.cfg()}", f"weights={w.weights(NAN)}", "data=none"],
         r"^error: .*net.weights: byte offset 20: nan where a finite float32 is expected"),
-    Row("detect.py IR with NaN weights", "script", lambda w: ["detect.py", f"model={w.ir_with_nan()}", f"source={w.image_folder()}", f"output.dir={w.out}"],
+    Row("detect.py IR with NaN weights", "script", lambda w: ["detect.py", f"weights={w.ir_with_nan()}", f"source={w.image_folder()}", f"paths.output_dir={w.out}"],
         r"^error: .*model.xml: tensor [\w./:]+ holds NaN/inf: [\d,]+ of [\d,]+ values are non-finite \(nan\)"),
     Row("python -m yolo_slim info filters=2000000000", "script",
         lambda w: ["-m", "yolo_slim", "info", str(w.cfg("filters=8", "filters=2000000000"))],
@@ -318,14 +317,11 @@ def _detector(xml: Path):
 
 def _detect_task(w: Workspace, xml: Path):
     """The detect task in-process on one image, writing into `w.out`."""
-    from omegaconf import OmegaConf
+    from app_configs import compose_config
 
     from yolo_slim.deploy.task import detect
 
-    conf = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / "detect" / "detect.yaml")
-    conf.pop("hydra")
-    conf.update({"model": str(xml), "source": str(w.image_folder()), "progress": False})
-    conf.output.dir = str(w.out)
+    conf = compose_config("detect", f"weights={xml}", f"source={w.image_folder()}", "progress=false", f"paths.output_dir={w.out}")
     return detect(conf)
 
 

@@ -21,16 +21,14 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def ir_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A valid IR of TINY_CFG (exported once, with the fast exporter) for the IR rows to damage."""
-    from omegaconf import OmegaConf
+    from app_configs import compose_config
 
     from yolo_slim.export.task import export
 
     root = tmp_path_factory.mktemp("ir")
     (root / "net.cfg").write_text(TINY_CFG)
-    conf = OmegaConf.load(ROOT / "conf" / "export" / "default.yaml")
-    conf.update({"out_dir": str(root / "ir"), "img_size": 64, "exporter": "torchscript", "formats": ["openvino"]})
-    export(OmegaConf.create({"model": {"cfg": str(root / "net.cfg"), "classes": None}, "weights": None, "dataset": None,
-                             "names": None, "seed": 0, "export": conf}))
+    export(compose_config("export", f"model.cfg={root / 'net.cfg'}", "img_size=64", "export.exporter=torchscript",
+                          "export.formats=[openvino]", f"paths.output_dir={root / 'ir'}"))
     return root / "ir"
 
 
@@ -54,7 +52,7 @@ def _one_line(message: str, row: Row) -> None:
 def _task_overrides(row: Row, w: Workspace) -> tuple[str, list[str]]:
     common = [f"paths.root_dir={ROOT}", f"paths.output_dir={w.out}", f"paths.log_dir={w.root / 'logs'}", f"paths.data_dir={w.root / 'data'}"]
     if row.via == "export":
-        return "export", [f"export.out_dir={w.out}", "export.exporter=torchscript"]
+        return "export", [*common, "export.exporter=torchscript"]
     if row.via == "prune":
         return "prune", [*common, "data=none", "latency_runs=1"]
     return "train", [*common, *TINY_DATA, *QUIET_CPU_TRAINER, "trainer.max_epochs=1"]

@@ -59,8 +59,8 @@ def _wait_for(proc: subprocess.Popen, ready, what: str, timeout: float = 600) ->
 def test_interrupted_export_leaves_no_debris(tmp_path: Path, signum: int) -> None:
     out, run, tmp = tmp_path / "out", tmp_path / "run", tmp_path / "tmp"
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "export.py"), "model.cfg=yolov4-tiny", "model.classes=2", "export.img_size=64",
-         f"export.out_dir={out}", f"hydra.run.dir={run}"],
+        [sys.executable, str(ROOT / "export.py"), "model.cfg=yolov4-tiny", "model.classes=2", "img_size=64",
+         f"paths.output_dir={out}", f"hydra.run.dir={run}"],
         cwd=ROOT, env=_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     _wait_for(proc, lambda: any(p.name.startswith(".staging.") for p in out.glob(".*")), "the staging folder")

@@ -31,7 +31,7 @@ def _overrides(data_dir: Path, logs: Path) -> list[str]:
     tiny = [o for o in TINY_DATA if "num_workers" not in o and "n_train" not in o and "n_val" not in o]
     return [
         f"paths.data_dir={data_dir}", f"paths.log_dir={logs}", *tiny, *QUIET_CPU_TRAINER,
-        "data.builtin.n_train=32", "data.builtin.n_val=8", f"trainer.max_epochs={EPOCHS}", "trainer.deterministic=true",
+        "builtin.n_train=32", "builtin.n_val=8", f"trainer.max_epochs={EPOCHS}", "trainer.deterministic=true",
         "seed=1", "optim.scheduler.warmup_epochs=1", "model.nominal_batch_size=8", "trainer.log_every_n_steps=1",
     ]
 
