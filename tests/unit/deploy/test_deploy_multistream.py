@@ -132,13 +132,13 @@ def test_stream_failing_midway_leaves_others_complete(square_ir, mode):
 
 @pytest.mark.parametrize("mode", ["mosaic", "batch", "async"])
 def test_graph_letterbox_and_nms_find_the_same_squares(square_ir, videos, tmp_path, mode):
+    from app_configs import compose_config
+
     from yolo_slim.deploy.task import detect
     from yolo_slim.deploy.writers import read_jsonl
 
-    cfg = OmegaConf.load(Path(__file__).parents[3] / "conf" / "detect" / "detect.yaml")
-    cfg.merge_with({"model": str(square_ir), "source": [str(s) for s in videos], "mode": mode, "progress": False,
-                    "preprocess": "graph", "nms": "graph", "output": {"dir": str(tmp_path), "video": False}})
-    del cfg["hydra"]
+    cfg = compose_config("detect", values={"weights": str(square_ir), "source": [str(s) for s in videos], "mode": mode, "progress": False,
+                                           "preprocess": "graph", "nms": "graph", "output": {"video": False}, "paths": {"output_dir": str(tmp_path)}})
     metrics, artifacts = detect(cfg)
     records = read_jsonl(artifacts["jsonl"])
     assert len(records) == sum(LENGTHS) and metrics["detect/failed"] == 0

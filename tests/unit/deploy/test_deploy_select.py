@@ -98,7 +98,7 @@ def test_select_errors(fp16_export, tmp_path):
 
 def test_detect_runs_the_fastest_ir_of_a_folder(fp16_export, tmp_path, caplog):
     import cv2
-    from omegaconf import OmegaConf
+    from app_configs import compose_config
 
     from conftest import square_frame
     from yolo_slim.deploy.select import device_name
@@ -108,13 +108,12 @@ def test_detect_runs_the_fastest_ir_of_a_folder(fp16_export, tmp_path, caplog):
     frames = tmp_path / "frames"
     frames.mkdir()
     cv2.imwrite(str(frames / "0.png"), square_frame((120, 160), (40, 30, 80, 70)))
-    cfg = OmegaConf.load(Path(__file__).parents[3] / "conf" / "detect" / "detect.yaml")
-    cfg.merge_with({"model": str(slow16 / "model.xml"), "source": [str(frames)], "progress": False, "output": {"dir": str(tmp_path / "o")}})
-    del cfg["hydra"]
+    cfg = compose_config("detect", values={"weights": str(slow16 / "model.xml"), "source": [str(frames)], "progress": False,
+                                           "paths": {"output_dir": str(tmp_path / "o")}})
     with caplog.at_level("WARNING"):
         detect(cfg)
     assert "is the FP16 IR, but on this device the FP32 IR" in caplog.text
-    cfg.model = str(slow16)
+    cfg.weights = str(slow16)
     caplog.clear()
     with caplog.at_level("INFO"):
         metrics, _ = detect(cfg)
