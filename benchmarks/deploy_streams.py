@@ -1,6 +1,6 @@
 """Multi-stream benchmark: 4 video streams through `detect.py`'s modes against the engine alone.
 
-    python benchmarks/deploy_streams.py [--stream-img-size 416] [--stream-frames 24] [--reps 3] [--threads 2]
+    python benchmarks/deploy_streams.py [--stream-img-size 416] [--stream-frames 32] [--reps 3] [--threads 2]
         [--variants] [--out benchmarks/deploy_streams.md]
     python benchmarks/deploy.py --streams-only ...      (the same, with deploy.py's pruning options)
 
@@ -260,7 +260,7 @@ def run(args, argv: list[str]) -> list[str]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options this benchmark shares with deploy.py."""
-    p.add_argument("--stream-frames", type=int, default=24, help="frames per stream per run")
+    p.add_argument("--stream-frames", type=int, default=32, help="frames per stream per run")
     p.add_argument("--stream-img-size", type=int, default=416, help="network size of the multi-stream model (2x2 mosaic: twice this)")
     p.add_argument("--streams-model", choices=("baseline", "pruned"), default="pruned")
     p.add_argument("--variants", action="store_true", help="also batch mode with letterbox / NMS in the graph")

@@ -164,20 +164,9 @@ class OpenVINODetector:
             self.frames_per_request, self.input_hw = self.batch, self.tile_hw
         self._reshape(model, shape)
         self.nms_in_graph = bool(self.meta["nms_in_graph"]) or nms == "graph"
-        if self.meta["nms_in_graph"]:
-            if (nms_meta := self.meta.get("nms")) and (nms_meta.get("conf_thres"), nms_meta.get("iou_thres")) != (conf_thres, iou_thres):
-                log.warning("%s: the IR carries its own NMS (conf_thres %s, iou_thres %s); conf_thres=%s, iou_thres=%s are not used",
-                            xml_path, nms_meta.get("conf_thres"), nms_meta.get("iou_thres"), conf_thres, iou_thres)
-        elif nms == "graph":
-            from yolo_slim.export.openvino import add_nms
-
-            model = add_nms(model, self.conf_thres, self.iou_thres, self.max_det)
-        model = self._with_color_conversion(model)
-        layout = "grid" if self.grid else "batch"
-        model = attach_slots(model, self.frames_per_request, self.tile_hw, self.color, layout, self.grid, letterbox=preprocess == "graph")
         properties = {"PERFORMANCE_HINT": "LATENCY" if hint == "latency" else "THROUGHPUT", **(config or {})}
         try:
-            self.compiled = core.compile_model(model, device, properties)
+            self.compiled = core.compile_model(self._runtime_model(model, nms, preprocess), device, properties)
         except Exception as err:  # noqa: BLE001
             extra = " (in-graph letterbox needs dynamic shapes: try preprocess=host)" if preprocess == "graph" else ""
             raise DeployError(f"{xml_path}: {device} cannot compile the model{extra}: {_first_line(err)}") from None
@@ -187,6 +176,21 @@ class OpenVINODetector:
             self._blank = Prepared(np.full((1, 1, 3), self.color, np.uint8), np.array([*self.tile_hw, 0, 0], np.int32), None, None)
         else:
             self._blank = Prepared(np.full((*self.tile_hw, 3), self.color, np.uint8), None, None, None)
+
+    def _runtime_model(self, model, nms: Where, preprocess: Where):
+        """The IR plus what runs around it in the graph: NMS if asked, colour conversion, the image slots."""
+        if self.meta["nms_in_graph"]:
+            nms_meta = self.meta.get("nms") or {}
+            if (nms_meta.get("conf_thres"), nms_meta.get("iou_thres")) != (self.conf_thres, self.iou_thres):
+                log.warning("%s: the IR carries its own NMS (conf_thres %s, iou_thres %s); conf_thres=%s, iou_thres=%s are not used",
+                            self.xml_path, nms_meta.get("conf_thres"), nms_meta.get("iou_thres"), self.conf_thres, self.iou_thres)
+        elif nms == "graph":
+            from yolo_slim.export.openvino import add_nms
+
+            model = add_nms(model, self.conf_thres, self.iou_thres, self.max_det)
+        model = self._with_color_conversion(model)
+        layout = "grid" if self.grid else "batch"
+        return attach_slots(model, self.frames_per_request, self.tile_hw, self.color, layout, self.grid, letterbox=preprocess == "graph")
 
     def _reshape(self, model, shape) -> None:
         import openvino as ov
@@ -301,8 +305,8 @@ class OpenVINODetector:
                     for i in range(self.batch)]
         rows = np.array(out, dtype=np.float32)
         counts = np.array(request.get_output_tensor(1).data, dtype=np.int64).reshape(-1)
-        order = np.argsort(rows[:, 0], kind="stable")  # image by image, by score within one (already so: kept safe)
-        return np.split(rows[order, 1:7], np.cumsum(counts)[:-1])
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]  # grouped by image in batch order, by score within each
+        return np.split(rows[:, 1:7], np.cumsum(counts)[:-1])
 
     @staticmethod
     def to_original(dets: np.ndarray, info: LetterboxInfo, orig_hw: tuple[int, int]) -> np.ndarray:

@@ -181,6 +181,8 @@ class GraphFacts:
 
 
 NARROW = 32
+#: the per-inference cost counts as a reason from this share of FP32's latency on
+OVERHEAD_SHARE = 0.2
 
 
 def graph_facts(model) -> GraphFacts:
@@ -205,7 +207,7 @@ def explain_slower(precision: str, timing: PrecisionTiming, fp32: PrecisionTimin
     parts = [f"{precision.upper()} is slower than FP32 on this device ({timing.latency_ms:.2f} vs {fp32.latency_ms:.2f} ms batch-1, "
              f"{lat:.2f}x; throughput {timing.throughput_fps:.1f} vs {fp32.throughput_fps:.1f} FPS, {thr:.2f}x):"]
     reasons = []
-    if overhead_ms > 0:
+    if overhead_ms >= OVERHEAD_SHARE * fp32.latency_ms:
         reasons.append(f"a fixed cost of {overhead_ms:.2f} ms per inference (a trivial network's latency here) is "
                        f"{100 * overhead_ms / fp32.latency_ms:.0f}% of FP32's latency, so there is little arithmetic to save")
     if precision == "int8":
