@@ -36,6 +36,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Literal, NamedTuple, Sequence
 
@@ -389,10 +390,10 @@ def _run_rounds(engine: _Engine, run: _Run, events: queue.Queue, n: int) -> None
 
 def _run_free(engine: _Engine, run: _Run, events: queue.Queue, n: int) -> None:
     """Async: readers announce ready frames in `events`; a free request takes the first one announced."""
-    ready: list[int] = []
+    ready: deque[int] = deque()
     while True:
         while ready and engine.in_flight < engine.jobs:
-            i = ready.pop(0)
+            i = ready.popleft()
             frame = run.take(i, block=False)
             if frame is not None and run.dropped[i]:
                 frame.release()
