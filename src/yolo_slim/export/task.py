@@ -18,6 +18,7 @@ plain image folder, used for calibration only.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -164,7 +165,12 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
             metrics.update(_export_openvino(cfg, stage.path, onnx_path, x, reference, calib_paths, hw, batch, nms, staged))
         meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
                           weights=weights, batch=batch, dynamic=dynamic, nms=nms)
+        if "xml_fp32" in staged:  # the FP32 reference IR is a deployable model of its own
+            staged["meta_fp32"] = write_meta(staged["xml_fp32"].parent / META_NAME, {**meta, "precision": "fp32"})
         staged["meta"] = write_meta(stage.path / META_NAME, meta)
+        if "openvino" in formats and bool(e.speed.measure):
+            shape = [1 if "batch" in dynamic else batch, 3, *hw]
+            metrics.update(_measure_speed(staged, precision, shape, openvino_device(cfg.device), int(e.speed.rounds)))
         if "openvino" in formats and valid_paths and bool(e.evaluate):
             metrics.update(_evaluate(stage.path, staged["xml"], valid_paths, model.num_classes, cfg, read_labels))
         stage.commit([p for p in stage.path.rglob("*") if p.is_file() and (p != onnx_path or "onnx" in formats)])
@@ -203,9 +209,33 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     return metrics
 
 
-def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: DictConfig, read_labels=None) -> dict[str, float]:
-    import json
+def _measure_speed(artifacts: dict[str, Path], precision: str, shape: list[int], device: str, rounds: int) -> dict[str, float]:
+    """Time the IRs written (this precision and its FP32 reference) and record the result.
 
+    The record goes into each IR's `meta.json` (key `speed`, IR paths relative to
+    that meta.json); the summary is logged, with a warning for each precision slower
+    than FP32 saying why.
+    """
+    from yolo_slim.export.precision import measure_precisions
+
+    irs = {precision: artifacts["xml"]} | ({"fp32": artifacts["xml_fp32"]} if "xml_fp32" in artifacts else {})
+    report = measure_precisions(irs, device, rounds=rounds, input_shape=shape)
+    for line in report.summary()[: len(report.timings) + 1]:
+        log.info("export speed: %s", line)
+    for note in report.notes:
+        log.warning("export speed: %s", note)
+    for key in ("meta", "meta_fp32"):
+        if key in artifacts:
+            path = artifacts[key]
+            write_meta(path, json.loads(path.read_text(encoding="utf-8")) | {"speed": report.as_dict(relative_to=path.parent)})
+    metrics = {"export/speed/overhead_ms": report.overhead_ms}
+    for t in report.timings:
+        metrics[f"export/speed/{t.precision}_latency_ms"] = t.latency_ms
+        metrics[f"export/speed/{t.precision}_fps"] = t.throughput_fps
+    return metrics
+
+
+def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: DictConfig, read_labels=None) -> dict[str, float]:
     from yolo_slim.deploy.detector import OpenVINODetector
     from yolo_slim.deploy.evaluate import evaluate_detector
 
@@ -219,9 +249,6 @@ def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: Di
         metrics[f"export/{prec}_{k}"] = v
     fp32_xml = out / "fp32" / "model.xml"
     if prec != "fp32" and fp32_xml.is_file():
-        meta = json.loads((out / META_NAME).read_text())
-        meta["precision"] = "fp32"
-        write_meta(fp32_xml.parent / META_NAME, meta)
         det = OpenVINODetector(fp32_xml, **ev)
         for k, v in evaluate_detector(det, valid, num_classes, limit, read_labels=read_labels).items():
             metrics[f"export/fp32_{k}"] = v
