@@ -139,6 +139,8 @@ class RunPlots(pl.Callback):
             log.warning("RunPlots: no curves, confusion matrix or image grids: evaluating the best model failed (%s: %s)", type(exc).__name__, exc)
             return
         curves, confusion, names, first = evaluation
+        best_f1, best_score = curves.best_f1()
+        log.info("RunPlots: mAP@0.5 %.4f, best F1 %.4f at score %.3f", curves.map50, best_f1, best_score)
         self._draw("PR_curve.png", lambda path: plot_pr_curves({"": (curves.recall_grid, curves.pr_precision)}, names, path))
         self._draw("F1_curve.png", lambda path: plot_f1_curves(curves, names, path))
         self._draw("confusion_matrix.png", lambda path: plot_confusion_matrix(confusion, names, path))
