@@ -89,6 +89,8 @@ class RunPlots(pl.Callback):
         history: One dict per finished training epoch: ``epoch`` (1-based) and
             each metric of ``RESULT_PANELS`` that was logged in it.
         written: File name -> path of every plot written so far.
+        curves: The end-of-run `DetectionCurves` (None before the end of fit).
+        confusion: The end-of-run `ConfusionMatrix` (None before the end of fit).
     """
 
     def __init__(self, dirpath: str | Path | None = None, max_images: int = 16, cell: int = 320, iou_threshold: float = 0.5) -> None:
@@ -104,6 +106,8 @@ class RunPlots(pl.Callback):
         self.iou_threshold = float(iou_threshold)
         self.history: list[dict[str, float]] = []
         self.written: dict[str, Path] = {}
+        self.curves: DetectionCurves | None = None
+        self.confusion: ConfusionMatrix | None = None
         self._val: dict[str, float] = {}
         self._val_epoch = -1
         self._warned: set[str] = set()
@@ -139,6 +143,7 @@ class RunPlots(pl.Callback):
             log.warning("RunPlots: no curves, confusion matrix or image grids: evaluating the best model failed (%s: %s)", type(exc).__name__, exc)
             return
         curves, confusion, names, first = evaluation
+        self.curves, self.confusion = curves, confusion
         best_f1, best_score = curves.best_f1()
         log.info("RunPlots: mAP@0.5 %.4f, best F1 %.4f at score %.3f", curves.map50, best_f1, best_score)
         self._draw("PR_curve.png", lambda path: plot_pr_curves({"": (curves.recall_grid, curves.pr_precision)}, names, path))

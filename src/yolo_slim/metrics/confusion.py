@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-from yolo_slim.errors import ConfigError, DataError
-from yolo_slim.metrics.detection import match_to_targets
+from yolo_slim.errors import ConfigError
+from yolo_slim.metrics.detection import checked_detections, match_to_targets
 
 __all__ = ["ConfusionMatrix", "confusion_matrix"]
 
@@ -49,51 +49,38 @@ class ConfusionMatrix:
         #: np.ndarray[C + 1, C + 1] int64; index C is background.
         self.counts = np.zeros((self.num_classes + 1, self.num_classes + 1), dtype=np.int64)
 
-    def _check(self, pred: Tensor, target: Tensor, image: int) -> None:
-        if pred.ndim != 2 or pred.shape[1] != 6 or target.ndim != 2 or target.shape[1] != 5:
-            raise DataError(
-                f"ConfusionMatrix.update: image {image} needs pred Tensor[K, 6] and target Tensor[M, 5], "
-                f"got {tuple(pred.shape)} and {tuple(target.shape)}"
-            )
-        for what, cls in (("pred", pred[:, 5]), ("target", target[:, 0])):
-            if cls.numel() and (cls.min() < 0 or cls.max() >= self.num_classes or (cls != cls.round()).any()):
-                raise DataError(
-                    f"ConfusionMatrix.update: {what} of image {image} has class ids outside "
-                    f"0..{self.num_classes - 1}: {sorted({int(c) if float(c).is_integer() else c for c in cls.tolist()})[:10]}"
-                )
-
     def update(self, preds: Sequence[Tensor], targets: Sequence[Tensor]) -> None:
         """Add one batch.
 
         Args:
             preds: Per image Tensor[K, 6] of (x1, y1, x2, y2, score, class), pixels.
             targets: Per image Tensor[M, 5] of (class, x1, y1, x2, y2), same frame.
+
+        Raises:
+            DataError: Not one target per prediction tensor, a wrong shape, or a
+                class id out of range.
         """
-        if len(preds) != len(targets):
-            raise DataError(f"ConfusionMatrix.update: {len(preds)} prediction tensors for {len(targets)} target tensors")
+        for pred, target in checked_detections(preds, targets, self.num_classes, "ConfusionMatrix.update"):
+            self._add_image(pred.cpu().double(), target.cpu().double())
+
+    def _add_image(self, pred: Tensor, target: Tensor) -> None:
         background = self.num_classes
-        for i, (pred, target) in enumerate(zip(preds, targets)):
-            pred = pred.detach().cpu().double()
-            target = target.detach().cpu().double()
-            pred = pred.reshape(0, 6) if pred.numel() == 0 else pred
-            target = target.reshape(0, 5) if target.numel() == 0 else target
-            self._check(pred, target, i)
-            pred = pred[pred[:, 4] >= self.score_threshold]
-            pred_cls = pred[:, 5].long().numpy()
-            true_cls = target[:, 0].long().numpy()
-            taken = match_to_targets(pred, target, [self.iou_threshold])[:, 0]
-            np.add.at(self.counts, (true_cls[taken[taken >= 0]], pred_cls[taken >= 0]), 1)
-            free_pred = np.nonzero(taken < 0)[0]
-            free_gt = np.setdiff1d(np.arange(len(target)), taken[taken >= 0])
-            agnostic_pred, agnostic_gt = pred[free_pred].clone(), target[free_gt].clone()
-            agnostic_pred[:, 5] = 0
-            agnostic_gt[:, 0] = 0
-            second = match_to_targets(agnostic_pred, agnostic_gt, [self.iou_threshold])[:, 0]
-            hit = second >= 0
-            np.add.at(self.counts, (true_cls[free_gt[second[hit]]], pred_cls[free_pred[hit]]), 1)
-            np.add.at(self.counts, (background, pred_cls[free_pred[~hit]]), 1)
-            missed = np.setdiff1d(free_gt, free_gt[second[hit]])
-            np.add.at(self.counts, (true_cls[missed], background), 1)
+        pred = pred[pred[:, 4] >= self.score_threshold]
+        pred_cls = pred[:, 5].long().numpy()
+        true_cls = target[:, 0].long().numpy()
+        # pass 1, by class as the metric matches: the diagonal
+        taken = match_to_targets(pred, target, [self.iou_threshold])[:, 0]
+        first = taken >= 0
+        np.add.at(self.counts, (true_cls[taken[first]], pred_cls[first]), 1)
+        # pass 2, what is left ignoring the class: confusions, then background both ways
+        free_pred = np.nonzero(~first)[0]
+        free_gt = np.setdiff1d(np.arange(len(target)), taken[first])
+        taken = match_to_targets(_one_class(pred[free_pred], 5), _one_class(target[free_gt], 0), [self.iou_threshold])[:, 0]
+        second = taken >= 0
+        np.add.at(self.counts, (true_cls[free_gt[taken[second]]], pred_cls[free_pred[second]]), 1)
+        np.add.at(self.counts, (background, pred_cls[free_pred[~second]]), 1)
+        missed = np.setdiff1d(free_gt, free_gt[taken[second]])
+        np.add.at(self.counts, (true_cls[missed], background), 1)
 
     def normalised(self) -> np.ndarray:
         """np.ndarray[C + 1, C + 1] float: each row divided by its sum (rows without counts stay 0).
@@ -118,6 +105,13 @@ class ConfusionMatrix:
             "counts": self.counts.tolist(),
             "normalised": np.round(self.normalised(), 6).tolist(),
         }
+
+
+def _one_class(boxes: Tensor, column: int) -> Tensor:
+    """A copy of ``boxes`` with every class id (in ``column``) set to 0, for class-agnostic matching."""
+    out = boxes.clone()
+    out[:, column] = 0
+    return out
 
 
 def confusion_matrix(

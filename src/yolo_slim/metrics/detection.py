@@ -15,7 +15,7 @@ computed by the same code, so the plots of a run agree with its logged metrics.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -268,6 +268,41 @@ def ap_per_class(
     }
 
 
+def checked_detections(
+    preds: Sequence[Tensor], targets: Sequence[Tensor], num_classes: int, owner: str
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Check one batch of per-image detections and ground truths, image by image.
+
+    Args:
+        preds: Per image Tensor[K, 6] of (x1, y1, x2, y2, score, class).
+        targets: Per image Tensor[M, 5] of (class, x1, y1, x2, y2).
+        num_classes: C; class ids must be integers in 0..C-1.
+        owner: Who checks, for the messages (``"DetectionMetrics.update"``).
+
+    Yields:
+        ``(pred, target)`` per image, detached, empty ones shaped [0, 6] / [0, 5].
+
+    Raises:
+        DataError: Not one target per prediction tensor, a wrong shape, or a class
+            id out of range.
+    """
+    if len(preds) != len(targets):
+        raise DataError(f"{owner}: {len(preds)} prediction tensors for {len(targets)} target tensors")
+    for i, (pred, target) in enumerate(zip(preds, targets)):
+        pred = pred.detach().reshape(0, 6) if pred.numel() == 0 else pred.detach()
+        target = target.detach().reshape(0, 5) if target.numel() == 0 else target.detach()
+        if pred.ndim != 2 or pred.shape[1] != 6 or target.ndim != 2 or target.shape[1] != 5:
+            raise DataError(
+                f"{owner}: image {i} needs pred Tensor[K, 6] and target Tensor[M, 5], "
+                f"got {tuple(pred.shape)} and {tuple(target.shape)}"
+            )
+        for what, cls in (("pred", pred[:, 5]), ("target", target[:, 0])):
+            if cls.numel() and (cls.min() < 0 or cls.max() >= num_classes or (cls != cls.round()).any()):
+                found = sorted({int(c) if float(c).is_integer() else c for c in cls.tolist()})
+                raise DataError(f"{owner}: {what} of image {i} has class ids outside 0..{num_classes - 1}: {found[:10]}")
+        yield pred, target
+
+
 @dataclass(frozen=True)
 class DetectionCurves:
     """The curves behind P, R, F1 and mAP@0.5, from the same matches (IoU 0.5).
@@ -403,13 +438,6 @@ class DetectionMetrics(Metric):
         self.add_state("pred_cls", default=[], dist_reduce_fx="cat")
         self.add_state("target_cls", default=[], dist_reduce_fx="cat")
 
-    def _check_classes(self, cls: Tensor, what: str, image: int) -> None:
-        if cls.numel() and (cls.min() < 0 or cls.max() >= self.num_classes or (cls != cls.round()).any()):
-            raise DataError(
-                f"DetectionMetrics.update: {what} of image {image} has class ids outside "
-                f"0..{self.num_classes - 1}: {sorted(set(cls.tolist()))[:10]}"
-            )
-
     def update(self, preds: list[Tensor], targets: list[Tensor]) -> None:
         """Add one batch.
 
@@ -419,21 +447,8 @@ class DetectionMetrics(Metric):
             targets: Per image Tensor[M, 5] of (class, x1, y1, x2, y2) in the
                 same pixel frame.
         """
-        if len(preds) != len(targets):
-            raise DataError(
-                f"DetectionMetrics.update: {len(preds)} prediction tensors for {len(targets)} target tensors"
-            )
         tps, confs, pcls, tcls = [], [], [], []
-        for i, (pred, target) in enumerate(zip(preds, targets)):
-            pred = pred.detach().reshape(0, 6) if pred.numel() == 0 else pred.detach()
-            target = target.detach().reshape(0, 5) if target.numel() == 0 else target.detach()
-            if pred.ndim != 2 or pred.shape[1] != 6 or target.ndim != 2 or target.shape[1] != 5:
-                raise DataError(
-                    f"DetectionMetrics.update: image {i} needs pred Tensor[K, 6] and target Tensor[M, 5], "
-                    f"got {tuple(pred.shape)} and {tuple(target.shape)}"
-                )
-            self._check_classes(pred[:, 5], "pred", i)
-            self._check_classes(target[:, 0], "target", i)
+        for pred, target in checked_detections(preds, targets, self.num_classes, "DetectionMetrics.update"):
             tps.append(match_predictions(pred, target, self.iou_thresholds).to(self.device, torch.uint8))
             confs.append(pred[:, 4].to(self.device, torch.float32))
             pcls.append(pred[:, 5].to(self.device, torch.int64))

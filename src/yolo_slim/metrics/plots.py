@@ -164,7 +164,7 @@ def plot_pr_curves(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="lower left")
+        ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 

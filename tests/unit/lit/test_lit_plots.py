@@ -101,6 +101,13 @@ def test_a_failing_plot_logs_one_warning_and_fit_goes_on(tmp_path: Path, tiny_da
     assert "results.png not written (RuntimeError: boom)" in warnings[0]
     assert "confusion_matrix.png not written (RuntimeError: boom)" in warnings[1]
     assert len(plots.history) == 2 and "val/mAP50" in plots.history[1]
+    # the curves come from the model and data the last validation scored (one batch is the whole set)
+    logged = trainer.callback_metrics
+    (at,) = np.nonzero(np.isclose(plots.curves.score_grid, 0.1))[0]
+    assert plots.curves.map50 == pytest.approx(float(logged["val/mAP50"]), abs=1e-6) and plots.curves.map50 > 0
+    assert plots.curves.mean_f1()[at] == pytest.approx(float(logged["val/f1"]), abs=1e-6)
+    n_objects = sum(len(labels) for labels in trainer.datamodule.val_set.labels)
+    assert plots.confusion.counts[:2].sum() == n_objects > 0  # each object once, in its class's row
     written = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert written == ["F1_curve.png", "PR_curve.png", "confusion_matrix.json", "val_batch0_labels.jpg", "val_batch0_pred.jpg"]
     assert not (tmp_path / "root" / "results.png").exists()
