@@ -19,6 +19,8 @@ from yolo_slim.lit.plots import RunPlots, boxes_in_original
 from yolo_slim.ops.boxes import targets_to_pixels
 
 ROOT = Path(__file__).resolve().parents[3]
+# the EMA copy stays in eval mode on purpose (train_task filters the same warning)
+pytestmark = pytest.mark.filterwarnings(r"ignore:Found \d+ module\(s\) in eval mode")
 
 
 def test_boxes_in_original_undo_the_datasets_letterbox(tmp_path: Path) -> None:
