@@ -63,13 +63,15 @@ def test_a_training_run_writes_every_plot(tmp_path: Path) -> None:
     pred, labels = _picture(run / "val_batch0_pred.jpg"), _picture(run / "val_batch0_labels.jpg")
     assert pred.shape == labels.shape == (2 * 320, 2 * 320, 3)  # 4 validation images of 64 px, 320 px cells
 
+    checkpoint = torch.load(artifacts["last_ckpt"], map_location="cpu", weights_only=True)
     matrix = json.loads((run / "confusion_matrix.json").read_text())
-    assert matrix["labels"] == ["disc", "plate", "background"] and matrix["score_threshold"] == cfg.model.val.score_threshold
+    assert matrix["labels"] == ["disc", "plate", "background"]
+    assert matrix["score_threshold"] == checkpoint["hyper_parameters"]["val"]["score_threshold"]
     counts = np.array(matrix["counts"])
     val_boxes = sum(len(np.loadtxt(p, ndmin=2)) for p in (tmp_path / "data").rglob("val/*.txt"))
     assert counts[:2].sum() == val_boxes > 0  # every ground truth lands in its true class's row
 
     # the per-epoch record travels in the checkpoint, so a resumed run's results.png continues it
-    state = torch.load(artifacts["last_ckpt"], map_location="cpu", weights_only=True)["callbacks"]["RunPlots"]
+    state = checkpoint["callbacks"]["RunPlots"]
     assert [row["epoch"] for row in state["history"]] == [1.0, 2.0]
     assert {"train/loss_epoch", "val/loss", "val/mAP50", "val/precision"} <= set(state["history"][-1])
