@@ -36,6 +36,7 @@ from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.errors import ConfigError
 from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
 from yolo_slim.lit.callbacks import DarknetExport
+from yolo_slim.lit.plots import RunPlots
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -115,7 +116,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Returns:
         ``(metrics, artifacts)``: the last logged metrics (``val/mAP50``, ...) as
         floats, and paths: ``run_dir``, ``last_ckpt``, ``best_ckpt``, ``cfg``,
-        ``last_weights``, ``best_weights``, ``metrics_csv`` (those that exist).
+        ``last_weights``, ``best_weights``, ``metrics_csv`` and the plots by file
+        name (``results.png``, ``PR_curve.png``, ...; those that exist).
 
     Raises:
         YoloSlimError: bad config, data, cfg or weights.
@@ -153,7 +155,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         elif cb.monitor is not None and cb.best_model_path:
             artifacts["best_ckpt"] = Path(cb.best_model_path)
     for cb in callbacks:
-        if isinstance(cb, DarknetExport):
+        if isinstance(cb, (DarknetExport, RunPlots)):
             artifacts.update(cb.written)
     csv = run_dir / "csv" / "metrics.csv"
     if csv.is_file():

@@ -6,6 +6,7 @@
 * :mod:`~yolo_slim.lit.module`: the LightningModule;
 * :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run;
 * :mod:`~yolo_slim.lit.loggers`: the CSV logger that appends to its file on resume.
+* :mod:`~yolo_slim.lit.plots`: the plots of a run (``results.png``, PR/F1 curves, confusion matrix, image grids).
 
 Names are imported lazily, so importing the loss does not import Lightning.
 """
@@ -24,6 +25,7 @@ _EXPORTS = {
     "EpochSummary": "callbacks",
     "DarknetExport": "callbacks",
     "AppendingCSVLogger": "loggers",
+    "RunPlots": "plots",
 }
 
 __all__ = sorted(_EXPORTS)

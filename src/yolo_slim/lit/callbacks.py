@@ -4,7 +4,8 @@
 the losses), on rank 0 only. `DarknetExport` writes, at the end of fit, the EMA
 weights of the last and of the best checkpoint as darknet ``last.weights`` /
 ``best.weights`` next to the model's ``.cfg``, so every stage's output loads
-wherever darknet files load.
+wherever darknet files load. `best_checkpoint` and `ema_model_from_checkpoint` find
+and load that best model for every callback that needs it.
 """
 
 from __future__ import annotations
@@ -91,16 +92,28 @@ class DarknetExport(pl.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from yolo_slim.io.checkpoint import ema_state_dict, read_checkpoint
-
         self.dirpath.mkdir(parents=True, exist_ok=True)
         model: Darknet = pl_module.eval_model
         self.written["cfg"] = model.to_cfg(self.dirpath / self.cfg_name)
         self.written["last_weights"] = model.save_darknet_weights(self.dirpath / "last.weights")
-        monitored = [cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)]
-        best = monitored[0].best_model_path if monitored else ""
-        if best and Path(best).is_file():
-            copy = Darknet(model.cfg)
-            copy.load_state_dict(ema_state_dict(read_checkpoint(best)["state_dict"]))
+        best = best_checkpoint(trainer)
+        if best is not None:
+            copy = ema_model_from_checkpoint(best, model)
             copy.header = model.header
             self.written["best_weights"] = copy.save_darknet_weights(self.dirpath / "best.weights")
+
+
+def best_checkpoint(trainer: pl.Trainer) -> Path | None:
+    """The best checkpoint the first monitored ``ModelCheckpoint`` wrote, if it exists."""
+    monitored = [cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)]
+    best = monitored[0].best_model_path if monitored else ""
+    return Path(best) if best and Path(best).is_file() else None
+
+
+def ema_model_from_checkpoint(path: str | Path, like: Darknet) -> Darknet:
+    """A `Darknet` of ``like``'s cfg holding the EMA weights of the checkpoint at ``path`` (CPU)."""
+    from yolo_slim.io.checkpoint import ema_state_dict, read_checkpoint
+
+    model = Darknet(like.cfg)
+    model.load_state_dict(ema_state_dict(read_checkpoint(path)["state_dict"]))
+    return model

@@ -17,6 +17,7 @@ import cv2
 from yolo_slim.config.devices import openvino_device
 from yolo_slim.model import load_model
 from yolo_slim.metrics.evaluate import evaluate_model
+from yolo_slim.metrics.plots import plot_pr_curves
 from yolo_slim.pipeline.measure import (
     cost_row,
     interleaved_latency,
@@ -92,47 +93,12 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
         if engine == "pytorch":
             rows[name]["latency_ms"] = ms
     plots = {"gamma": str(plot_gamma_histograms({f"{k} (prunable |gamma|)": v for k, v in gammas.items()}, out / "gamma_hist.png"))}
-    plots["pr"] = str(_plot_pr(rows, datamodule.class_names, out / "pr_curves.png"))
+    pr = {name: (row["pr_recall"], row["pr_precision"]) for name in ("baseline", "slim") if (row := rows.get(name))}
+    plots["pr"] = str(plot_pr_curves(pr, datamodule.class_names, out / "pr_curves.png"))
     slim_xml = exported.get("slim_fp32_xml")
     if slim_xml:
         plots["sample"] = str(_sample(slim_xml, datamodule, out / "sample_detections.jpg", device))
     return {"rows": rows, "deployed": deployed, "artifacts": plots}
-
-
-def _plot_pr(rows: dict[str, dict[str, Any]], names, path: Path) -> Path:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from yolo_slim.io.atomic import write_atomic
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for model_name in ("baseline", "slim"):
-        row = rows.get(model_name)
-        if not row:
-            continue
-        recall = np.asarray(row["pr_recall"])
-        for k, precision in enumerate(row["pr_precision"]):
-            precision = np.asarray(precision, dtype=float)
-            if np.all(np.isnan(precision)):
-                continue
-            style = "-" if model_name == "baseline" else "--"
-            ax.plot(recall, precision, style, label=f"{model_name}: {names[k] if k < len(names) else k}")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Precision-recall at IoU 0.5")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return write_atomic(path, buffer.getvalue())
 
 
 def _sample(xml: str, datamodule, path: Path, device: str) -> Path:
