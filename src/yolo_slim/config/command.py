@@ -139,7 +139,7 @@ def check_command(app: str, argv: Sequence[str], conf_dir: Path) -> CheckedComma
     """Check the command line `argv` of `app` as `python <app>.py ARGV` would run it.
 
     Args:
-        app: ``train``, ``prune``, ``export``, ``detect`` or ``pipeline``.
+        app: one of `yolo_slim.config.APPS`.
         argv: the arguments after the script name.
         conf_dir: the `conf/` folder of the checkout.
 

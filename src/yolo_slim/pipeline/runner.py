@@ -164,10 +164,10 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     from yolo_slim.config import validate_config
 
     if not GlobalHydra.instance().is_initialized():
-        # called as a function (tests, notebooks, dry runs): the stages compose from the project's conf/
+        # called as a function (tests, notebooks, dry runs): the stages compose from the command's conf/
         from hydra import initialize_config_dir
 
-        with initialize_config_dir(config_dir=str(Path(str(cfg.paths.root_dir)).resolve() / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(Path(str(cfg.paths.conf_dir)).resolve()), version_base="1.3"):
             return run_pipeline(cfg)
     cfg = validate_config(cfg, "pipeline")
     dry = bool(cfg.dry_run)

@@ -92,7 +92,7 @@ def _common(ctx: StageContext, out: Path, device_key: str) -> dict[str, Any]:
     """The settings every job gets: its folder, the pipeline's paths, seed, data, size, device, eval."""
     p = ctx.cfg.paths
     return {
-        "paths": {"root_dir": str(p.root_dir), "output_root": str(p.output_root), "log_dir": str(p.log_dir),
+        "paths": {"root_dir": str(p.root_dir), "conf_dir": str(p.conf_dir), "output_root": str(p.output_root), "log_dir": str(p.log_dir),
                   "data_dir": str(p.data_dir), "output_dir": str(out)},
         "seed": ctx.cfg.seed,
         "data": ctx.data,
