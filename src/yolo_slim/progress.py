@@ -147,6 +147,11 @@ class ProgressTask:
             done += f", {_duration(elapsed)}"
         return done + (f"; {self.detail}" if self.detail else "")
 
+    def set_total(self, total: int | None) -> None:
+        """The number of units (or steps), once known."""
+        self.total = total
+        self._bar(total=total)
+
     def advance(self, n: int = 1, detail: str | None = None) -> None:
         """`n` more units done; `detail` is a short note shown beside the bar and in the record."""
         self.completed += n

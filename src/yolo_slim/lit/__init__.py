@@ -4,7 +4,8 @@
 * :mod:`~yolo_slim.lit.ema`: the EMA of weights, with its update count as state;
 * :mod:`~yolo_slim.lit.schedule`: warm-up ending exactly at lr0, then cosine or steps;
 * :mod:`~yolo_slim.lit.module`: the LightningModule;
-* :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run.
+* :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run;
+* :mod:`~yolo_slim.lit.progress`: training progress as plain-text log records.
 
 Names are imported lazily, so importing the loss does not import Lightning.
 """
@@ -22,6 +23,7 @@ _EXPORTS = {
     "YoloLitModule": "module",
     "EpochSummary": "callbacks",
     "DarknetExport": "callbacks",
+    "ProgressLog": "progress",
 }
 
 __all__ = sorted(_EXPORTS)
