@@ -65,6 +65,16 @@ def _check_classes(model_classes: int, data_classes: int, weights: object, choic
                         "validate it on the data set it was trained for")
 
 
+def _own_classes(cfg: DictConfig) -> int | None:
+    """The classes a `.cfg` file or a `.ckpt` says; None for a zoo name (its heads follow the data set)."""
+    from yolo_slim.config.sizes import model_sources
+
+    if cfg.model.cfg and not Path(str(cfg.model.cfg)).is_file():
+        return None
+    arch, _ = model_sources(cfg.model.cfg, cfg.weights)
+    return arch.num_classes
+
+
 def _model_name(cfg: DictConfig) -> str:
     return " + ".join(str(x) for x in (cfg.model.cfg, cfg.weights) if x)
 
@@ -76,9 +86,9 @@ def _val_torch(cfg: DictConfig, choice: DataChoice) -> ValTable:
 
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)
     datamodule = _datamodule(cfg, choice, img_size)
-    model = load_model(cfg.model.cfg, cfg.weights, cfg.model.classes or datamodule.num_classes, img_size)
-    _check_classes(model.num_classes, datamodule.num_classes, cfg.weights or cfg.model.cfg, choice)
-    model.to(torch_device(cfg.device))
+    classes = cfg.model.classes or _own_classes(cfg) or datamodule.num_classes
+    _check_classes(classes, datamodule.num_classes, cfg.weights or cfg.model.cfg, choice)
+    model = load_model(cfg.model.cfg, cfg.weights, classes, img_size).to(torch_device(cfg.device))
     e = cfg.eval
     metric = DetectionMetrics(datamodule.num_classes, score_threshold=float(e.score_threshold))
     counts = ImageCounter(datamodule.num_classes)
