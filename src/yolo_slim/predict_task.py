@@ -31,8 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import choose_data, class_names, has_data
-from yolo_slim.config.sizes import is_checkpoint, is_openvino_ir
-from yolo_slim.errors import ConfigError, DeployError, YoloSlimError
+from yolo_slim.errors import ConfigError, DeployError
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.progress import track
 
@@ -81,18 +80,11 @@ def open_sources(specs: list[Any]) -> list[Any]:
 
 
 def resolve_names(cfg: DictConfig) -> list[str] | None:
-    """The class names `predict` labels detections with (None: the detector's own; see the module docstring)."""
+    """The class names `names` or `data` give (None: the detector's own; see the module docstring)."""
     if cfg.names:
         return [str(n) for n in cfg.names]
-    if is_openvino_ir(cfg.weights):
-        return None
     if has_data(cfg.data):
         return list(class_names(choose_data(cfg.data, cfg.builtin, cfg.weights)))
-    if is_checkpoint(cfg.weights):
-        try:
-            return list(class_names(choose_data(None, cfg.builtin, cfg.weights)))
-        except YoloSlimError as exc:
-            log.warning("predict: no class names from %s (%s); naming them class0, class1, ...", cfg.weights, exc)
     return None
 
 

@@ -8,11 +8,13 @@ with `detect(image_bgr)` / `detect_batch(images)`, `names` and `input_hw`:
   size; `img_size=N` reshapes an IR exported with a dynamic spatial size);
 - anything else: `yolo_slim.model.load_model` (a zoo name or `.cfg` with darknet
   `.weights`, or a `.ckpt` and the cfg it carries) at the model's own size
-  (`yolo_slim.config.sizes.resolve_img_size`) in a `TorchDetector`.
+  (`yolo_slim.config.sizes.resolve_img_size`) in a `TorchDetector`, its class names
+  those of the data set a training run's `.ckpt` was trained on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Union
 
@@ -26,10 +28,36 @@ if TYPE_CHECKING:
 
 Detector = Union[TorchDetector, "OpenVINODetector"]
 
+log = logging.getLogger(__name__)
+
 
 def default_names(count: int) -> list[str]:
     """``class0``, ``class1``, ... for a model whose class names nobody gave."""
     return [f"class{i}" for i in range(count)]
+
+
+def checkpoint_names(weights: str | None, count: int) -> list[str] | None:
+    """The class names of the data set a training run's `.ckpt` was trained on (None: not recorded or not readable).
+
+    Names only label detections, so a data set that cannot be read is a warning, not an error.
+    """
+    from omegaconf import OmegaConf
+
+    from yolo_slim.config.datasets import choose_data, class_names
+    from yolo_slim.config.sizes import is_checkpoint
+    from yolo_slim.errors import YoloSlimError
+
+    if not is_checkpoint(weights):
+        return None
+    try:
+        names = list(class_names(choose_data(None, OmegaConf.create({}), weights)))
+    except YoloSlimError as exc:
+        log.warning("%s: no class names from its training data (%s); naming them class0, class1, ...", weights, exc)
+        return None
+    if len(names) != count:
+        log.warning("%s: its training data has %d class names for %d classes; naming them class0, class1, ...", weights, len(names), count)
+        return None
+    return names
 
 
 def open_detector(
@@ -52,7 +80,8 @@ def open_detector(
         classes: rewrite the heads for this many classes (PyTorch models).
         img_size: input size; None: the model's own.
         device: ``auto``, ``cpu`` or ``gpu`` (the torch or the OpenVINO device).
-        names: class names; default the IR's, else ``class0``, ...
+        names: class names; default the IR's, or those of the data set a training
+            run's `.ckpt` was trained on (`checkpoint_names`), else ``class0``, ...
         conf_thres, iou_thres, max_det: NMS settings.
 
     Raises:
@@ -73,7 +102,8 @@ def open_detector(
         size = resolve_img_size(img_size, model_cfg, weights)
         model = load_model(model_cfg, weights, classes, size)
         count = model.num_classes
-        detector = TorchDetector(model, default_names(count), torch_device(device), conf_thres, iou_thres, max_det)
+        own = checkpoint_names(weights, count) if names is None else None
+        detector = TorchDetector(model, own or default_names(count), torch_device(device), conf_thres, iou_thres, max_det)
     if names:
         if len(names) != count:
             raise ConfigError(f"names: {len(names)} class names ({', '.join(names)}) for a model with {count} classes")
