@@ -23,7 +23,8 @@ The inspection commands take ordinary options:
 
 Each inspection command lives in `yolo_slim.cli.<command>` and exposes
 `add_arguments(parser)` and `run(args) -> int`. A `YoloSlimError` prints as one line,
-exit status 2.
+exit status 2; Ctrl-C or SIGTERM prints one line, exit status 130 or 143
+(`yolo_slim.cli.guard`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from yolo_slim.cli.guard import command_status
 from yolo_slim.errors import YoloSlimError
 
 APP_HELP = {
@@ -89,10 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module = importlib.import_module(f"yolo_slim.cli.{args.command}")
     try:
-        return int(module.run(args) or 0)
-    except YoloSlimError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return command_status(lambda: int(module.run(args) or 0), f"yolo_slim {args.command}")
     except BrokenPipeError:  # `yolo-slim info yolov4 | head`: the reader left
         sys.stdout = None  # nothing more to flush at exit
         return 0

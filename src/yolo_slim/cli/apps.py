@@ -5,7 +5,9 @@ the configs the package ships: it checks the command line first
 (`yolo_slim.config.command.check_command`: one line and exit status 2 for any misuse,
 before Hydra makes a run dir), stops there for ``dry_run=true``, and otherwise runs the
 app's task under `hydra.main` with the same config. A `YoloSlimError` raised by the task
-prints as one line, exit status 2.
+prints as one line, exit status 2; an interrupt (Ctrl-C, SIGTERM, SIGHUP) prints one line
+and exits 128 + the signal number, after every temporary file is removed
+(`yolo_slim.cli.guard.run_command`).
 """
 
 from __future__ import annotations
@@ -48,15 +50,14 @@ def _predict(cfg: DictConfig) -> None:
 
 
 def _prune(cfg: DictConfig) -> None:
+    from yolo_slim.cli.guard import run_command
     from yolo_slim.prune.sweep import fail_job
     from yolo_slim.prune.task import prune
 
-    try:
-        metrics, artifacts = prune(cfg)
-    except YoloSlimError as exc:
-        fail_job(exc)  # exits 2; in a multirun, records it so the other jobs and the sweep table go on
-        return
-    _print_results(metrics, artifacts)
+    # a user error exits 2; in a multirun it is recorded so the other jobs and the sweep table go on
+    result = run_command(lambda: prune(cfg), "prune", on_error=fail_job)
+    if result is not None:
+        _print_results(*result)
 
 
 def _export(cfg: DictConfig) -> None:
@@ -147,11 +148,11 @@ def run_app(
     command = list(relaunch) if relaunch is not None else [sys.argv[0], *argv]
 
     def task(cfg: DictConfig) -> None:
+        from yolo_slim.cli.guard import run_command
+
         sys.argv = command
-        try:
-            TASKS[app](cfg)
-        except YoloSlimError as exc:
-            _fail(exc)
+        # one line and exit 2 on a user error, 130/143/129 on Ctrl-C/SIGTERM/SIGHUP
+        run_command(lambda: TASKS[app](cfg), app)
 
     sys.argv = [sys.argv[0], *argv]  # what hydra.main parses
     hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=app)(task)()

@@ -332,6 +332,14 @@ class PruneConfig(Common):
 
 
 @dataclass
+class ExportSpeed:
+    """`export.speed`: time the written IRs and record the fastest precision (`yolo_slim.export.precision`)."""
+
+    measure: bool = MISSING
+    rounds: int = MISSING
+
+
+@dataclass
 class ExportOptions:
     """`conf/export/*.yaml`."""
 
@@ -350,6 +358,7 @@ class ExportOptions:
     calibration_images: int = MISSING
     evaluate: bool = MISSING
     eval_images: Optional[int] = MISSING
+    speed: ExportSpeed = field(default_factory=ExportSpeed)
 
 
 @dataclass
@@ -388,6 +397,9 @@ class DetectConfig(Common):
     mode: str = MISSING
     device: str = MISSING
     hint: str = MISSING
+    preprocess: str = MISSING
+    nms: str = MISSING
+    requests: Optional[int] = MISSING
     conf_thres: float = MISSING
     iou_thres: float = MISSING
     max_frames: Optional[int] = MISSING

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from yolo_slim.darknet.cfg import DarknetCfg, load_cfg, parse_cfg_text
+from yolo_slim.darknet.shapes import check_input_size
 from yolo_slim.errors import ConfigError
-
-_PROBE = 2048  # a size every zoo stride divides: feature maps at it give exact strides
-
 
 @dataclass(frozen=True)
 class SizeSource:
@@ -69,24 +67,14 @@ def net_size(cfg: DarknetCfg, origin: str) -> SizeSource:
     return SizeSource((int(cfg.input_hw[0]), int(cfg.input_hw[1])), origin)
 
 
-def max_stride(cfg: DarknetCfg) -> int:
-    """The model's largest downsampling factor (32 for every zoo model), from feature-map sizes."""
-    from yolo_slim.darknet.shapes import infer_shapes
-
-    shapes = infer_shapes(cfg, (_PROBE, _PROBE))
-    return max(int(round(_PROBE / min(s.h, s.w))) for s in shapes)
-
-
 def check_multiple(size: int, cfg: DarknetCfg, key: str = "img_size") -> int:
-    """`size` if it is a multiple of the model's largest stride.
+    """`size` if it is a valid input size of `cfg`: the one rule of every app,
+    `yolo_slim.darknet.shapes.check_input_size` (a multiple of the largest stride, in bounds).
 
     Raises:
-        ConfigError: it is not (the message names the two nearest valid sizes).
+        CfgError: it is not (the message names `key`, the stride and a valid size).
     """
-    stride = max_stride(cfg)
-    if size < stride or size % stride:
-        low = max(stride, size // stride * stride)
-        raise ConfigError(f"{key}={size} is not a multiple of {stride}, the model's largest stride (try {low} or {low + stride})")
+    check_input_size(cfg, size, key)
     return size
 
 
@@ -124,8 +112,8 @@ def resolve_img_size(img_size: int | None, model_cfg: str | None, weights: str |
         resume: a checkpoint the run resumes from; its size is kept.
 
     Raises:
-        ConfigError: the given size is not a multiple of the model's largest stride,
-            differs from a resumed run's size, or (no size given) the model files
+        CfgError: the given (or the model's own) size is not a valid input size.
+        ConfigError: the given size differs from a resumed run's size, or (no size given) the model files
             state two different sizes; each message names both values.
     """
     if resume is not None:

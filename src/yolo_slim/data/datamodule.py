@@ -10,6 +10,7 @@ in :meth:`setup`.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from yolo_slim.data.augment import AugmentConfig
 from yolo_slim.data.dataset import YoloDataset, collate_detection
 from yolo_slim.data.formats import DataSpec, read_data_file
 from yolo_slim.data.labels import DataReport
+from yolo_slim.data.sampling import EpochSampler
 from yolo_slim.data.sources import resolve_dataset, spec_from_folder
 from yolo_slim.data.synthetic import BUILTIN_OPTIONS, builtin_folder, make_synthetic_dataset
 from yolo_slim.errors import ConfigError, DataError
@@ -75,6 +77,10 @@ class YoloDataModule(pl.LightningDataModule):
             ``root``: ``<cache_dir>/builtin`` (``builtin_aerial`` for the aerial
             preset); default ``./data_cache``.
         pin_memory: Pin batches in page-locked memory; default when CUDA is there.
+        seed: The data seed: training order and augmentation are a function of
+            ``(seed, epoch, sample index)`` (:mod:`~yolo_slim.data.sampling`). None
+            takes the seed of ``seed_everything`` (``PL_GLOBAL_SEED``), else a random
+            one. It is saved in checkpoints, so a resumed run replays its epochs.
 
     Raises:
         ConfigError: An option is out of range.
@@ -93,6 +99,7 @@ class YoloDataModule(pl.LightningDataModule):
         val_subset: int | None = None,
         cache_dir: str | Path | None = None,
         pin_memory: bool | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         problems = []
@@ -101,6 +108,8 @@ class YoloDataModule(pl.LightningDataModule):
                 problems.append(f"{key} must be an integer >= {low}, got {value!r}")
         if isinstance(img_size, int) and img_size % 32:
             problems.append(f"img_size must be a multiple of 32, got {img_size}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            problems.append(f"seed must be an integer or None, got {seed!r}")
         if val_subset is not None and (isinstance(val_subset, bool) or not isinstance(val_subset, int) or val_subset < 1):
             problems.append(f"val_subset must be a positive integer or None, got {val_subset!r}")
         builtin_kwargs = dict(builtin) if builtin is not None else {}
@@ -120,6 +129,8 @@ class YoloDataModule(pl.LightningDataModule):
         self.val_subset = val_subset
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self._seed = seed
+        self._resume_epoch = 0
         self.save_hyperparameters(
             {
                 "data": self.data, "img_size": img_size, "batch_size": batch_size, "num_workers": num_workers,
@@ -163,6 +174,42 @@ class YoloDataModule(pl.LightningDataModule):
         """Class names in class-id order."""
         return self.spec.names
 
+    @property
+    def seed(self) -> int:
+        """The data seed (resolved on first use; see the class docstring)."""
+        if self._seed is None:
+            global_seed = os.environ.get("PL_GLOBAL_SEED")
+            self._seed = int(global_seed) if global_seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        return self._seed
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the data pipeline: the data seed (the order and the
+        augmentation of every epoch follow from it) and the epoch training resumes at."""
+        state: dict[str, Any] = {"seed": self.seed}
+        if self.trainer is not None:
+            state["epoch"] = self._loop_epoch()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the data seed and epoch of the checkpointed run (Lightning calls this on resume)."""
+        if "seed" in state_dict:
+            self._seed = int(state_dict["seed"])
+        self._resume_epoch = int(state_dict.get("epoch", 0))
+
+    def _loop_epoch(self) -> int:
+        """The epoch Lightning passes to the sampler's ``set_epoch`` (its fit loop's counter)."""
+        return int(self.trainer.fit_loop.epoch_progress.current.processed) if self.trainer is not None else 0
+
+    def _sampler_epoch(self) -> int:
+        """The epoch a new training loader starts at.
+
+        Lightning builds the training loader and its first iterator (whose workers
+        prefetch at once) before it restores the loop's epoch counter and calls
+        ``set_epoch``; a resumed run would replay epoch 0's order and augmentation. The
+        checkpoint's epoch, restored before the loader is built, avoids that.
+        """
+        return max(self._resume_epoch, self._loop_epoch())
+
     # ------------------------------------------------------------------ hooks
     def prepare_data(self) -> None:
         """Generates the built-in dataset (once, on global rank 0)."""
@@ -195,10 +242,15 @@ class YoloDataModule(pl.LightningDataModule):
     def _loader(self, dataset: YoloDataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise DataError("the data module is not set up; call setup() first")
+        sampler = None
+        if shuffle:  # training: order and augmentation from (seed, epoch, index), sharded over DDP ranks
+            world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+            sampler = EpochSampler(dataset, self.seed, num_replicas=world, rank=rank)
+            sampler.set_epoch(self._sampler_epoch())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate_detection,
             pin_memory=self.pin_memory,

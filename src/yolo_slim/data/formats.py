@@ -159,7 +159,7 @@ def _strip_comment(line: str) -> str:
 
 
 def read_text_file(path: Path, what: str) -> str:
-    """The UTF-8 text of a dataset file.
+    """The UTF-8 text of a dataset file (a leading byte-order mark, as Windows editors write, is dropped).
 
     Args:
         path: The file.
@@ -169,7 +169,7 @@ def read_text_file(path: Path, what: str) -> str:
         DataError: ``<path>: <what> not found`` or ``<path>: cannot read <what>: ...``.
     """
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -18,10 +18,11 @@ plain image folder, used for calibration only.
 
 from __future__ import annotations
 
+import json
 import logging
-import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -30,10 +31,13 @@ from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import dataset_spec, has_data
 from yolo_slim.config.devices import openvino_device
 from yolo_slim.config.sizes import resolve_img_size
+from yolo_slim.darknet.shapes import max_stride
 from yolo_slim.errors import ConfigError, DataError, ExportError
-from yolo_slim.export.meta import META_NAME, build_meta, head_strides, write_meta
+from yolo_slim.export.meta import META_NAME, build_meta, write_meta
 from yolo_slim.export.onnx import export_onnx, run_onnxruntime
 from yolo_slim.export.parity import compare_decoded
+from yolo_slim.io.finite import describe_nonfinite
+from yolo_slim.io.staging import staged_outputs
 from yolo_slim.model import Darknet, load_model
 from yolo_slim.progress import ProgressTask, progress_task
 
@@ -131,7 +135,7 @@ def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dic
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)
     out = _output_dir(cfg)
     names, calib_paths, valid_paths, read_labels = _data_sources(cfg, img_size)
-    openvino_steps = 3 + (precision == "int8") + (bool(valid_paths) and bool(e.evaluate)) if "openvino" in formats else 0
+    openvino_steps = (3 + (precision == "int8") + bool(e.speed.measure) + (bool(valid_paths) and bool(e.evaluate))) if "openvino" in formats else 0
     steps.set_total(2 + openvino_steps)
     model, weights = build_model(cfg, img_size)
     out.mkdir(parents=True, exist_ok=True)
@@ -141,37 +145,49 @@ def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dic
     if names is not None and len(names) != model.num_classes:
         raise ExportError(f"export: {len(names)} class names from the data but the model has {model.num_classes} classes")
     metrics: dict[str, float] = {}
-    artifacts: dict[str, Path] = {}
-    strides = [max(s) for s in head_strides(model.cfg, hw)]
-    max_stride = int(max(strides)) if strides else 32
+    staged: dict[str, Path] = {}
 
     x = torch.rand(batch, 3, *hw, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         reference = model(x).numpy()
+    if not np.isfinite(reference).all():  # fail before the (slow) exports, with the reason
+        raise ExportError(
+            f"export: the model's own PyTorch output holds NaN/inf ({describe_nonfinite(reference)}) on a random input in [0, 1]; "
+            "its weights are finite but overflow: check the weights file"
+        )
 
-    tmpdir = tempfile.TemporaryDirectory(prefix="yolo-export-")
-    onnx_path = (out if "onnx" in formats else Path(tmpdir.name)) / "model.onnx"
-    steps.step("ONNX export")
-    export_onnx(model, onnx_path, img_hw=hw, batch=batch, dynamic=dynamic, exporter=e.exporter, opset=int(e.opset), max_stride=max_stride)
-    steps.step("ONNX Runtime against PyTorch")
-    report = compare_decoded(reference, run_onnxruntime(onnx_path, x), float(e.parity_tol), "onnxruntime")
-    metrics.update(report.as_metrics("export/onnx_parity"))
-    if not report.ok:
-        raise ExportError(f"export: ONNX Runtime differs from PyTorch by {report.rel_error:.2e} of scale (> {report.tolerance:.0e}); {onnx_path}")
-    if "onnx" in formats:
-        artifacts["onnx"] = onnx_path
+    # everything is written into a staging folder in `out` and moved in at the end, so a
+    # failed check, an error or an interrupt leaves `out` as it was (yolo_slim.io.staging)
+    with staged_outputs(out) as stage:
+        onnx_path = stage.path / "model.onnx"
+        steps.step("ONNX export")
+        export_onnx(model, onnx_path, img_hw=hw, batch=batch, dynamic=dynamic, exporter=e.exporter, opset=int(e.opset),
+                    max_stride=max_stride(model.cfg))
+        steps.step("ONNX Runtime against PyTorch")
+        report = compare_decoded(reference, run_onnxruntime(onnx_path, x), float(e.parity_tol), "onnxruntime")
+        metrics.update(report.as_metrics("export/onnx_parity"))
+        if not report.ok:
+            raise ExportError(f"export: ONNX Runtime differs from PyTorch by {report.rel_error:.2e} of scale (> {report.tolerance:.0e})")
+        if "onnx" in formats:
+            staged["onnx"] = onnx_path
 
-    nms = {"conf_thres": float(e.conf_thres), "iou_thres": float(e.iou_thres), "max_det": int(e.max_det)} if e.nms == "graph" else None
-    if "openvino" in formats:
-        metrics.update(_export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts, steps))
-    meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
-                      weights=weights, batch=batch, dynamic=dynamic, nms=nms)
-    artifacts["meta"] = write_meta(out / META_NAME, meta)
-    if "openvino" in formats and valid_paths and bool(e.evaluate):
-        steps.step("mAP of the IR")
-        metrics.update(_evaluate(out, artifacts["xml"], valid_paths, model.num_classes, cfg, read_labels))
-    tmpdir.cleanup()
-    return metrics, artifacts
+        nms = {"conf_thres": float(e.conf_thres), "iou_thres": float(e.iou_thres), "max_det": int(e.max_det)} if e.nms == "graph" else None
+        if "openvino" in formats:
+            metrics.update(_export_openvino(cfg, stage.path, onnx_path, x, reference, calib_paths, hw, batch, nms, staged, steps))
+        meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
+                          weights=weights, batch=batch, dynamic=dynamic, nms=nms)
+        if "xml_fp32" in staged:  # the FP32 reference IR is a deployable model of its own
+            staged["meta_fp32"] = write_meta(staged["xml_fp32"].parent / META_NAME, {**meta, "precision": "fp32"})
+        staged["meta"] = write_meta(stage.path / META_NAME, meta)
+        if "openvino" in formats and bool(e.speed.measure):
+            steps.step("time the IRs")
+            shape = [1 if "batch" in dynamic else batch, 3, *hw]
+            metrics.update(_measure_speed(staged, precision, shape, openvino_device(cfg.device), int(e.speed.rounds)))
+        if "openvino" in formats and valid_paths and bool(e.evaluate):
+            steps.step("mAP of the IR")
+            metrics.update(_evaluate(stage.path, staged["xml"], valid_paths, model.num_classes, cfg, read_labels))
+        stage.commit([p for p in stage.path.rglob("*") if p.is_file() and (p != onnx_path or "onnx" in formats)])
+    return metrics, {name: stage.final(path) for name, path in staged.items()}
 
 
 def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts, steps: ProgressTask) -> dict[str, float]:
@@ -210,9 +226,33 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     return metrics
 
 
-def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: DictConfig, read_labels=None) -> dict[str, float]:
-    import json
+def _measure_speed(artifacts: dict[str, Path], precision: str, shape: list[int], device: str, rounds: int) -> dict[str, float]:
+    """Time the IRs written (this precision and its FP32 reference) and record the result.
 
+    The record goes into each IR's `meta.json` (key `speed`, IR paths relative to
+    that meta.json); the summary is logged, with a warning for each precision slower
+    than FP32 saying why.
+    """
+    from yolo_slim.export.precision import measure_precisions
+
+    irs = {precision: artifacts["xml"]} | ({"fp32": artifacts["xml_fp32"]} if "xml_fp32" in artifacts else {})
+    report = measure_precisions(irs, device, rounds=rounds, input_shape=shape)
+    for line in report.summary()[: len(report.timings) + 1]:
+        log.info("export speed: %s", line)
+    for note in report.notes:
+        log.warning("export speed: %s", note)
+    for key in ("meta", "meta_fp32"):
+        if key in artifacts:
+            path = artifacts[key]
+            write_meta(path, json.loads(path.read_text(encoding="utf-8")) | {"speed": report.as_dict(relative_to=path.parent)})
+    metrics = {"export/speed/overhead_ms": report.overhead_ms}
+    for t in report.timings:
+        metrics[f"export/speed/{t.precision}_latency_ms"] = t.latency_ms
+        metrics[f"export/speed/{t.precision}_fps"] = t.throughput_fps
+    return metrics
+
+
+def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: DictConfig, read_labels=None) -> dict[str, float]:
     from yolo_slim.deploy.detector import OpenVINODetector
     from yolo_slim.deploy.evaluate import evaluate_detector
 
@@ -226,9 +266,6 @@ def _evaluate(out: Path, xml: Path, valid: list[Path], num_classes: int, cfg: Di
         metrics[f"export/{prec}_{k}"] = v
     fp32_xml = out / "fp32" / "model.xml"
     if prec != "fp32" and fp32_xml.is_file():
-        meta = json.loads((out / META_NAME).read_text())
-        meta["precision"] = "fp32"
-        write_meta(fp32_xml.parent / META_NAME, meta)
         det = OpenVINODetector(fp32_xml, **ev)
         for k, v in evaluate_detector(det, valid, num_classes, limit, read_labels=read_labels).items():
             metrics[f"export/fp32_{k}"] = v

@@ -5,6 +5,7 @@
 * :mod:`~yolo_slim.lit.schedule`: warm-up ending exactly at lr0, then cosine or steps;
 * :mod:`~yolo_slim.lit.module`: the LightningModule;
 * :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run;
+* :mod:`~yolo_slim.lit.loggers`: the CSV logger that appends to its file on resume;
 * :mod:`~yolo_slim.lit.progress`: training progress as plain-text log records.
 
 Names are imported lazily, so importing the loss does not import Lightning.
@@ -23,6 +24,7 @@ _EXPORTS = {
     "YoloLitModule": "module",
     "EpochSummary": "callbacks",
     "DarknetExport": "callbacks",
+    "AppendingCSVLogger": "loggers",
     "ProgressLog": "progress",
 }
 

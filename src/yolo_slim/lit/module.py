@@ -33,7 +33,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 
 from yolo_slim.darknet.cfg import load_cfg, parse_cfg_text, write_cfg_text
-from yolo_slim.errors import ConfigError, WeightsError
+from yolo_slim.errors import ConfigError, TrainingError, WeightsError
 from yolo_slim.io.checkpoint import CFG_KEY, RNG_KEY, check_matching_state, ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.lit.ema import ModelEMA
 from yolo_slim.lit.loss import YoloLoss
@@ -197,8 +197,33 @@ class YoloLitModule(pl.LightningModule):
         images, targets = batch["images"], batch["targets"]
         outputs = self.model(images)
         loss, parts = self.criterion(outputs, targets, (images.shape[2], images.shape[3]))
+        self.check_finite_loss(loss, parts, batch_idx)
         self._log_losses("train", parts, images.shape[0], on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss * self.loss_scale(images.shape[0])
+
+    def check_finite_loss(self, loss: Tensor, parts: Any, batch_idx: int) -> None:
+        """Stop training with one clear line when the loss is NaN or infinite.
+
+        Lightning would go on (``detect_anomaly`` only helps find the operation), and a
+        NaN step ruins the weights, the EMA and every later checkpoint. Under DDP every
+        rank learns of a non-finite loss on any rank, so all stop together.
+
+        Raises:
+            TrainingError: naming the epoch, the step and the loss parts.
+        """
+        finite = bool(torch.isfinite(loss.detach()).all())
+        attached = self._trainer is not None
+        if attached and self.trainer.world_size > 1:
+            finite = bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
+        if finite:
+            return
+        where = f"epoch {self.current_epoch}, optimizer step {self.global_step}, batch {batch_idx}" if attached else f"batch {batch_idx}"
+        values = ", ".join(f"{name} {float(getattr(parts, name)):.4g}" for name in ("box", "obj", "cls"))
+        raise TrainingError(
+            f"train: the loss is {float(loss.detach()):.4g} (non-finite; here {values}) at {where}; training stopped. "
+            "Lower the learning rate (optim.optimizer.lr) or the warm-up's start, check the labels, "
+            "or resume from an earlier checkpoint"
+        )
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)

@@ -43,6 +43,7 @@ from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.cfg import write_cfg_text
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.io.checkpoint import write_model_checkpoint
+from yolo_slim.io.staging import staged_outputs
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.metrics.cost import count_cost, measure_latency
@@ -257,7 +258,6 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
             )
         p = OmegaConf.merge(p, {search.axis: search.best})
     plan = make_plan(model, p, graph)
-    artifacts = {"plan": save_plan(plan, out / "plan.json")}
     if datamodule is not None:
         quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e, "prune: evaluate masked")
     compact = apply_plan(model.cpu(), plan, graph=graph).to(device)
@@ -272,9 +272,6 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
 
     compact.cpu()
-    artifacts["cfg"] = compact.to_cfg(out / "pruned.cfg")
-    artifacts["weights"] = compact.save_darknet_weights(out / "pruned.weights")
-    artifacts["ckpt"] = write_model_checkpoint(out / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg))
     mode = "plan" if p.get("plan") else str(p.get("mode"))
     setting = setting_label(plan.to_dict(), mode)
     report = {
@@ -282,9 +279,20 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
         "search": search.to_dict() if search is not None else None,
     }
-    artifacts["report_json"] = write_atomic(out / "report.json", json.dumps(report, indent=1) + "\n")
     md = _markdown(rows, hw, device, plan) + (_search_markdown(search) if search is not None else "")
-    artifacts["report_md"] = write_atomic(out / "report.md", md)
+    # all outputs go to a staging folder and move into `out` together, so an error or an
+    # interrupt (Ctrl-C, SIGTERM) leaves no partial set behind (yolo_slim.io.staging)
+    with staged_outputs(out) as stage:
+        staged = {
+            "plan": save_plan(plan, stage.path / "plan.json"),
+            "cfg": compact.to_cfg(stage.path / "pruned.cfg"),
+            "weights": compact.save_darknet_weights(stage.path / "pruned.weights"),
+            "ckpt": write_model_checkpoint(stage.path / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg)),
+            "report_json": write_atomic(stage.path / "report.json", json.dumps(report, indent=1) + "\n"),
+            "report_md": write_atomic(stage.path / "report.md", md),
+        }
+        stage.commit()
+    artifacts = {name: stage.final(path) for name, path in staged.items()}
 
     before, after = rows["original"], rows["pruned"]
     metrics = {

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from yolo_slim.config.sizes import max_stride, resolve_img_size
+from yolo_slim.config.sizes import resolve_img_size
+from yolo_slim.darknet.shapes import max_stride
 from yolo_slim.darknet.cfg import load_cfg, with_input_size, write_cfg_text
-from yolo_slim.errors import ConfigError
+from yolo_slim.errors import ConfigError, YoloSlimError
 from yolo_slim.io.checkpoint import CFG_KEY
 
 
@@ -50,9 +51,9 @@ def test_a_resumed_run_keeps_its_size(tmp_path: Path) -> None:
 
 
 def test_sizes_are_multiples_of_the_largest_stride() -> None:
-    with pytest.raises(ConfigError, match=r"^img_size=100 is not a multiple of 32, the model's largest stride \(try 96 or 128\)$"):
+    with pytest.raises(YoloSlimError, match=r"^img_size=100: input size 100x100 is not a multiple of 32, the network's largest stride .*; use e.g. 96x96"):
         resolve_img_size(100, "yolov4-tiny")
-    with pytest.raises(ConfigError, match=r"^img_size=16 is not a multiple of 32, the model's largest stride \(try 32 or 64\)$"):
+    with pytest.raises(YoloSlimError, match=r"^img_size=16: input size 16x16 is outside 32..8192 pixels"):
         resolve_img_size(16, "yolov4-tiny")
 
 

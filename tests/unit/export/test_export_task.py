@@ -297,12 +297,12 @@ def test_int8_quantization(tmp_path):
 
 
 def test_bad_options(tmp_path):
-    from yolo_slim.errors import ConfigError, ExportError
+    from yolo_slim.errors import ConfigError, ExportError, YoloSlimError
     from yolo_slim.export.task import export
 
     with pytest.raises(ConfigError, match=r"export.py needs model.cfg=NAME_OR_PATH \(a zoo name or .cfg file\), or weights=PATH.ckpt"):
         export(_cfg(tmp_path, None))
-    with pytest.raises(ConfigError, match=r"img_size=100 is not a multiple of 32, the model's largest stride \(try 96 or 128\)"):
+    with pytest.raises(YoloSlimError, match=r"img_size=100: input size 100x100 is not a multiple of 32, the network's largest stride"):
         export(_cfg(tmp_path, "yolov4-tiny", img_size=100))
     with pytest.raises(ConfigError, match="export.precision"):
         export(_cfg(tmp_path, "yolov4-tiny", precision="int4"))
