@@ -103,6 +103,20 @@ class _Names:
         return name
 
 
+def _image_suffix(path: Path) -> str:
+    """The annotated copy keeps the input's format when OpenCV writes it losslessly or as JPEG, else JPEG."""
+    suffix = path.suffix.lower()
+    return suffix if suffix in (".jpg", ".jpeg", ".png", ".bmp") else ".jpg"
+
+
+def _write_image(path: Path, image: np.ndarray) -> Path:
+    """Encode `image` (BGR uint8) by `path`'s suffix and write it atomically."""
+    ok, encoded = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise DeployError(f"{path}: OpenCV cannot encode this image")
+    return write_atomic(path, encoded.tobytes())
+
+
 def _frames(source: Any, limit: int | None) -> Iterator[tuple[int, np.ndarray]]:
     index = 0
     while limit is None or index < limit:
@@ -174,10 +188,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
                     stem = unique.unique(path.stem)
                     record: dict[str, Any] = {"source": source.spec, "file": str(path)}
                     if o.images:
-                        target = out / f"{stem}{path.suffix.lower() if path.suffix.lower() in ('.jpg', '.jpeg', '.png', '.bmp') else '.jpg'}"
-                        if not cv2.imwrite(str(target), draw_detections(image, dets, names)):
-                            raise DeployError(f"{target}: OpenCV cannot write this image")
-                        record["image"] = str(target)
+                        record["image"] = str(_write_image(out / f"{stem}{_image_suffix(path)}", draw_detections(image, dets, names)))
                     emit(image, dets, stem, record)
                     counts["images"] += 1
                 continue

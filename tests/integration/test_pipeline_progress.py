@@ -37,7 +37,7 @@ def _train_overrides() -> str:
     return "train_overrides=[" + ",".join(f'"{o}"' for o in TINY_TRAIN) + "]"
 
 
-def test_a_stage_logs_records_and_progress_to_stage_log_and_bars_to_the_terminal(tmp_path: Path, monkeypatch) -> None:
+def test_a_stage_logs_records_and_progress_to_stage_log_and_bars_to_the_terminal(tmp_path: Path, monkeypatch, caplog) -> None:
     import yolo_slim.pipeline.runner as runner
 
     def stand_in(ctx, stage, configs):
@@ -57,7 +57,7 @@ def test_a_stage_logs_records_and_progress_to_stage_log_and_bars_to_the_terminal
     console.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger()
     root.addHandler(console)
-    monkeypatch.setattr(root, "level", logging.INFO)
+    caplog.set_level(logging.INFO)  # as Hydra's job logging sets the root logger
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
             cfg = compose("pipeline", overrides=[f"paths.root_dir={ROOT}", f"paths.data_dir={tmp_path / 'data'}", *TINY,
