@@ -57,7 +57,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of the inspection commands (the Hydra apps are listed for --help only)."""
-    parser = argparse.ArgumentParser(prog="yolo-slim", description=__doc__.splitlines()[0].strip("`"),
+    parser = argparse.ArgumentParser(prog="yolo-slim", description="Every yolo_slim command in one (also python -m yolo_slim).",
                                      epilog="Hydra apps: yolo-slim APP --help lists their keys (as python APP.py --help does).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in APP_HELP.items():
