@@ -18,6 +18,7 @@ newest ``last.ckpt`` of the same ``run_name`` under the outputs root.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ from yolo_slim.errors import ConfigError
 from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
 from yolo_slim.lit.callbacks import DarknetExport
 from yolo_slim.lit.plots import RunPlots
+
+log = logging.getLogger(__name__)
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -79,7 +82,7 @@ def resolve_ckpt_path(cfg: DictConfig, run_dir: Path) -> Path | None:
 
 @rank_zero_only
 def _info(message: str) -> None:
-    print(message, flush=True)
+    log.info(message)
 
 
 def _world_size(trainer_cfg: DictConfig) -> int:
@@ -170,4 +173,4 @@ def _report(metrics: dict[str, float], artifacts: dict[str, Path]) -> None:
     summary = "  ".join(f"{k.split('/')[1]} {metrics[k]:.4f}" for k in keys if k in metrics)
     lines = [f"results: {artifacts['run_dir']}", f"  final: {summary}" if summary else "  final: no validation metrics"]
     lines += [f"  {name:13s} {path}" for name, path in artifacts.items() if name != "run_dir"]
-    print("\n".join(lines), flush=True)
+    log.info("\n".join(lines))

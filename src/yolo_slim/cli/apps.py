@@ -1,6 +1,7 @@
-"""The five Hydra apps (train, prune, export, detect, pipeline) behind the entry scripts.
+"""The Hydra apps (train, val, predict, prune, export, detect, pipeline) behind the entry scripts.
 
-`run_app(app, conf_dir)` is all an entry script does: it checks the command line first
+`run_app(app, conf_dir)` is all an entry script does, and what `yolo-slim <app>` does with
+the configs the package ships: it checks the command line first
 (`yolo_slim.config.command.check_command`: one line and exit status 2 for any misuse,
 before Hydra makes a run dir), stops there for ``dry_run=true``, and otherwise runs the
 app's task under `hydra.main` with the same config. A `YoloSlimError` raised by the task
@@ -11,7 +12,7 @@ and exits 128 + the signal number, after every temporary file is removed
 
 from __future__ import annotations
 
-import os
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from yolo_slim.errors import YoloSlimError
+
+log = logging.getLogger(__name__)
 
 
 def _print_results(metrics: dict[str, float], artifacts: dict[str, Path], digits: int = 6) -> None:
@@ -32,6 +35,18 @@ def _train(cfg: DictConfig) -> None:
     from yolo_slim.train_task import train
 
     train(cfg)
+
+
+def _val(cfg: DictConfig) -> None:
+    from yolo_slim.val_task import val
+
+    val(cfg)  # prints its table and where it wrote it
+
+
+def _predict(cfg: DictConfig) -> None:
+    from yolo_slim.predict_task import predict
+
+    predict(cfg)  # prints where its outputs went
 
 
 def _prune(cfg: DictConfig) -> None:
@@ -68,11 +83,16 @@ def _pipeline(cfg: DictConfig) -> None:
 
 TASKS: dict[str, Callable[[DictConfig], None]] = {
     "train": _train,
+    "val": _val,
+    "predict": _predict,
     "prune": _prune,
     "export": _export,
     "detect": _detect,
     "pipeline": _pipeline,
 }
+"""App name -> what its command runs with the composed config."""
+
+APPS: tuple[str, ...] = tuple(TASKS)
 
 
 def _fail(exc: YoloSlimError) -> None:
@@ -80,21 +100,37 @@ def _fail(exc: YoloSlimError) -> None:
     sys.exit(2)
 
 
-def run_app(app: str, conf_dir: Path, argv: Sequence[str] | None = None) -> None:
+def run_app(
+    app: str,
+    conf_dir: Path,
+    argv: Sequence[str] | None = None,
+    *,
+    project_root: Path | None = None,
+    relaunch: Sequence[str] | None = None,
+    prog: str | None = None,
+) -> None:
     """Run `app` on the command line `argv` (default: ``sys.argv[1:]``), as ``python <app>.py`` does.
 
     Args:
-        app: ``train``, ``prune``, ``export``, ``detect`` or ``pipeline``.
-        conf_dir: the checkout's `conf/` folder; its parent becomes ``PROJECT_ROOT``
-            (`paths.root_dir`).
+        app: one of `APPS`.
+        conf_dir: the `conf/` folder to compose from (the checkout's, or the installed
+            package's for `yolo-slim`).
         argv: the arguments after the script name.
+        project_root: `paths.root_dir`, the default output root: the checkout
+            (`conf_dir`'s parent, the default) for the scripts, the current directory
+            for `yolo-slim`.
+        relaunch: the command line that runs this app again (``sys.argv`` during the
+            task, which Lightning's DDP launcher re-executes for the other ranks);
+            default ``[sys.argv[0], *argv]``.
+        prog: the command as the user typed it, for messages (default ``<app>.py``).
     """
     import hydra
 
     from yolo_slim.config.command import check_command
+    from yolo_slim.config.location import set_locations
 
     conf_dir = Path(conf_dir).resolve()
-    os.environ["PROJECT_ROOT"] = str(conf_dir.parent)
+    set_locations(conf_dir, project_root if project_root is not None else conf_dir.parent)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         checked = check_command(app, argv, conf_dir)
@@ -107,14 +143,16 @@ def run_app(app: str, conf_dir: Path, argv: Sequence[str] | None = None) -> None
                 _pipeline(cfg)
             except YoloSlimError as exc:
                 _fail(exc)
-        print(f"dry run: {app}.py config is valid (data={cfg.get('data', '-')}, img_size={cfg.get('img_size', '-')}, device={cfg.get('device', '-')})")
+        print(f"dry run: {prog or app + '.py'} config is valid (data={cfg.get('data', '-')}, img_size={cfg.get('img_size', '-')}, device={cfg.get('device', '-')})")
         return
+    command = list(relaunch) if relaunch is not None else [sys.argv[0], *argv]
 
     def task(cfg: DictConfig) -> None:
         from yolo_slim.cli.guard import run_command
 
+        sys.argv = command
         # one line and exit 2 on a user error, 130/143/129 on Ctrl-C/SIGTERM/SIGHUP
         run_command(lambda: TASKS[app](cfg), app)
 
-    sys.argv = [sys.argv[0], *argv]
+    sys.argv = [sys.argv[0], *argv]  # what hydra.main parses
     hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=app)(task)()

@@ -1,4 +1,4 @@
-"""The config contract of the five apps: one schema per app and one place per shared value.
+"""The config contract of the apps: one schema per app and one place per shared value.
 
 - `schema`: the typed dataclass tree of each app's config (`SCHEMAS`).
 - `validate`: `validate_config(cfg, app)`, the check each task runs first.

@@ -139,7 +139,7 @@ def check_command(app: str, argv: Sequence[str], conf_dir: Path) -> CheckedComma
     """Check the command line `argv` of `app` as `python <app>.py ARGV` would run it.
 
     Args:
-        app: ``train``, ``prune``, ``export``, ``detect`` or ``pipeline``.
+        app: one of `yolo_slim.config.APPS`.
         argv: the arguments after the script name.
         conf_dir: the `conf/` folder of the checkout.
 
@@ -161,3 +161,39 @@ def check_command(app: str, argv: Sequence[str], conf_dir: Path) -> CheckedComma
         cfg = compose_checked(app, variant, conf_dir, required=required, config_name=args.config_name)
         first = cfg if first is None else first
     return CheckedCommand(first, args, first is not None)
+
+
+def compose_run(app: str, overrides: Sequence[str], conf_dir: Path, project_root: Path) -> DictConfig:
+    """The validated config of one run of `app`, as ``yolo-slim APP OVERRIDES`` would run it, without Hydra running it.
+
+    The overrides get the same checks as a command line (old spellings, an experiment
+    for another app, the schema, required values); `paths.root_dir` is `project_root`,
+    `paths.conf_dir` is `conf_dir`, and `paths.output_dir` the run folder Hydra would
+    make (``conf/hydra/default.yaml``) unless the overrides set it.
+
+    Raises:
+        ConfigError: any problem, as one line (a sweep ``a=1,2`` included: compose one run at a time).
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    parsed = _parse_overrides(overrides)
+    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    if sweeps:
+        raise ConfigError(f"{sweeps[0]}: a sweep composes several runs; compose each value on its own")
+    check_renamed(app, [(o.key_or_group, o.input_line.split("=", 1)[-1]) for o in parsed if not o.is_delete()])
+    _check_experiment_file(app, parsed, conf_dir)
+    located = [f"paths.root_dir={Path(project_root).resolve()}", f"paths.conf_dir={Path(conf_dir).resolve()}", *overrides]
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3", job_name=app):
+            cfg = compose(config_name=app, overrides=located, return_hydra_config=True)
+        run_dir = str(OmegaConf.select(cfg, "hydra.run.dir"))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(hydra_error(exc, schema_of(app))) from None
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if not any(o.key_or_group == "paths.output_dir" for o in parsed):
+        cfg.paths.output_dir = run_dir
+    return validate_config(cfg, app)

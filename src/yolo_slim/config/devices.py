@@ -2,8 +2,9 @@
 
 train hands it to Lightning as the accelerator, prune evaluates on the torch device
 it names, and export, detect and the pipeline's benchmark compile their OpenVINO
-models on the OpenVINO device it names (`AUTO`, `CPU`, `GPU`). A device that is not
-there is one clear error before any work.
+models on the OpenVINO device it names (`AUTO`, `CPU`, `GPU`); val and predict run a
+`.weights` or `.ckpt` on the torch device and an OpenVINO IR on the OpenVINO device it
+names. A device that is not there is one clear error before any work.
 """
 
 from __future__ import annotations

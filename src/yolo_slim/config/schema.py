@@ -12,7 +12,7 @@ it to the YAML file and to the dataclass of its block here.
 Hydra-only keys (`_target_`, `_partial_`, `_recursive_`) and Lightning's open
 argument lists (`trainer`, `callbacks`, `logger`, `optim.optimizer`) are typed as
 `Any`/`Dict`: they are passed on to the classes they instantiate, which own them.
-(The module is long only because it declares every key of five apps; it holds no logic.)
+(The module is long only because it declares every key of seven apps; it holds no logic.)
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Paths:
     """`conf/paths/default.yaml`: the checkout, the output root and the run dir."""
 
     root_dir: str = MISSING
+    conf_dir: str = MISSING
     output_root: str = MISSING
     log_dir: str = MISSING
     data_dir: str = MISSING
@@ -232,6 +233,55 @@ class TrainConfig(Common):
     trainer: Dict[str, Any] = field(default_factory=dict)
 
 
+# ----------------------------------------------------------------------------- val
+
+
+@dataclass
+class ValConfig(Common):
+    """`conf/val.yaml`."""
+
+    seed: int = MISSING
+    model: ModelFile = field(default_factory=ModelFile)
+    weights: Optional[str] = MISSING
+    data: Optional[str] = MISSING
+    img_size: Optional[int] = MISSING
+    device: str = MISSING
+    loader: Loader = field(default_factory=Loader)
+    builtin: Builtin = field(default_factory=Builtin)
+    eval: Eval = field(default_factory=Eval)
+
+
+# ----------------------------------------------------------------------------- predict
+
+
+@dataclass
+class PredictOutput:
+    images: bool = MISSING
+    video_suffix: str = MISSING
+    labels: bool = MISSING
+    label_scores: bool = MISSING
+    json: bool = MISSING
+
+
+@dataclass
+class PredictConfig(Common):
+    """`conf/predict.yaml`."""
+
+    model: ModelFile = field(default_factory=ModelFile)
+    weights: Optional[str] = MISSING
+    source: Any = MISSING
+    data: Optional[str] = MISSING
+    names: Optional[List[str]] = MISSING
+    img_size: Optional[int] = MISSING
+    device: str = MISSING
+    conf_thres: float = MISSING
+    iou_thres: float = MISSING
+    max_det: int = MISSING
+    max_frames: Optional[int] = MISSING
+    builtin: Builtin = field(default_factory=Builtin)
+    output: PredictOutput = field(default_factory=PredictOutput)
+
+
 # ----------------------------------------------------------------------------- prune
 
 
@@ -418,6 +468,8 @@ class PipelineConfig(Common):
 
 SCHEMAS: dict[str, type] = {
     "train": TrainConfig,
+    "val": ValConfig,
+    "predict": PredictConfig,
     "prune": PruneConfig,
     "export": ExportConfig,
     "detect": DetectConfig,

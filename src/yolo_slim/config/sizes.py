@@ -45,6 +45,11 @@ def is_checkpoint(weights: object) -> bool:
     return weights is not None and Path(str(weights)).suffix == ".ckpt"
 
 
+def is_openvino_ir(weights: object) -> bool:
+    """Whether `weights` names an OpenVINO IR (``model.xml``, its ``meta.json`` beside it)."""
+    return weights is not None and Path(str(weights)).suffix == ".xml"
+
+
 def checkpoint_cfg(path: str | Path) -> DarknetCfg | None:
     """The darknet cfg a yolo_slim checkpoint carries (None when it carries none).
 

@@ -24,7 +24,7 @@ from yolo_slim.config.datasets import has_data
 from yolo_slim.config.devices import check_available, normalise_device
 from yolo_slim.config.messages import omegaconf_error
 from yolo_slim.config.schema import SCHEMAS, Sparsity, TrainerTypes
-from yolo_slim.config.sizes import is_checkpoint
+from yolo_slim.config.sizes import is_checkpoint, is_openvino_ir
 from yolo_slim.errors import ConfigError
 
 _UNSET = object()
@@ -114,6 +114,24 @@ def _check_model_source(cfg: DictConfig, app: str, required: bool) -> None:
         raise ConfigError(f"{app}.py needs model.cfg=NAME_OR_PATH (a zoo name or .cfg file), or weights=PATH.ckpt (it carries its cfg)")
 
 
+def _check_model_file(cfg: DictConfig, app: str, required: bool) -> None:
+    """val and predict: a `.ckpt`, an OpenVINO IR, or a model.cfg (with `.weights` or none)."""
+    if is_openvino_ir(cfg.weights):
+        if cfg.model.cfg or cfg.model.classes:
+            raise ConfigError(f"weights={cfg.weights} is an OpenVINO IR: it is its own model; drop model.cfg and model.classes")
+        return
+    if required and not cfg.model.cfg and not is_checkpoint(cfg.weights):
+        raise ConfigError(f"{app}.py needs model.cfg=NAME_OR_PATH with weights=PATH.weights, or weights=PATH.ckpt (it carries its cfg), "
+                          "or weights=PATH/model.xml (an OpenVINO IR)")
+
+
+def _check_val(cfg: DictConfig, required: bool) -> None:
+    _check_model_file(cfg, "val", required)
+    if required and not has_data(cfg.data) and not is_checkpoint(cfg.weights):
+        raise ConfigError("val.py needs data=builtin or data=PATH (a .data file, data.yaml, COCO json or dataset folder); "
+                          "only a training run's .ckpt knows the data set it was trained on")
+
+
 def _check_data(cfg: DictConfig, app: str, required: bool) -> None:
     if required and not has_data(cfg.data):
         raise ConfigError(f"{app}.py needs data=builtin or data=PATH (a .data file or dataset folder)")
@@ -149,15 +167,24 @@ def _check_pipeline(cfg: DictConfig, required: bool) -> None:
 
 _APP_CHECKS: dict[str, Callable[[DictConfig, bool], None]] = {
     "train": _check_train,
+    "val": _check_val,
+    "predict": lambda cfg, required: _check_model_file(cfg, "predict", required),
     "prune": lambda cfg, required: _check_model_source(cfg, "prune", required),
     "export": lambda cfg, required: _check_model_source(cfg, "export", required),
     "detect": lambda cfg, required: None,
     "pipeline": _check_pipeline,
 }
 
-# (key, runtime) of the device keys each app has
-_DEVICE_KEYS = {
+def _model_runtime(cfg: DictConfig) -> str:
+    """val and predict run an OpenVINO IR on OpenVINO, every other model file on torch."""
+    return "openvino" if is_openvino_ir(cfg.get("weights")) else "torch"
+
+
+# (key, runtime) of the device keys each app has; a callable runtime depends on the config
+_DEVICE_KEYS: dict[str, tuple[tuple[str, str | Callable[[DictConfig], str]], ...]] = {
     "train": (("device", "torch"),),
+    "val": (("device", _model_runtime),),
+    "predict": (("device", _model_runtime),),
     "prune": (("device", "torch"),),
     "export": (("device", "openvino"),),
     "detect": (("device", "openvino"),),
@@ -170,7 +197,7 @@ def validate_config(cfg: DictConfig, app: str, *, required: bool = True) -> Dict
 
     Args:
         cfg: the composed config (`conf/<app>.yaml` with overrides).
-        app: ``train``, ``prune``, ``export``, ``detect`` or ``pipeline``.
+        app: one of `SCHEMAS` (``train``, ``val``, ``predict``, ``prune``, ``export``, ``detect``, ``pipeline``).
         required: also check the required values (``--cfg`` printing skips that).
 
     Raises:
@@ -182,7 +209,7 @@ def validate_config(cfg: DictConfig, app: str, *, required: bool = True) -> Dict
         check_required(typed, app)
     for key, runtime in _DEVICE_KEYS[app]:
         typed[key] = normalise_device(typed[key], key)
-        check_available(typed[key], runtime, key)
+        check_available(typed[key], runtime(typed) if callable(runtime) else runtime, key)
     if typed.get("img_size") is not None and typed.img_size < 1:
         raise ConfigError(f"img_size: expected a positive number of pixels or null (the model's own size), got {typed.img_size}")
     _APP_CHECKS[app](typed, required)

@@ -39,6 +39,7 @@ from yolo_slim.export.parity import compare_decoded
 from yolo_slim.io.finite import describe_nonfinite
 from yolo_slim.io.staging import staged_outputs
 from yolo_slim.model import Darknet, load_model
+from yolo_slim.progress import ProgressTask, progress_task
 
 log = logging.getLogger(__name__)
 FORMATS = ("onnx", "openvino")
@@ -120,6 +121,12 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         ConfigError, CfgError, WeightsError, DataError, ExportError.
     """
     cfg = validate_config(cfg, "export")
+    with progress_task("export") as steps:
+        return _export(cfg, steps)
+
+
+def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dict[str, Path]]:
+    """The steps of `export` on a validated `cfg`, each announced on `steps`."""
     e = cfg.export
     formats, precision, dynamic = _check_options(e)
     if precision == "int8" and not has_data(cfg.data):
@@ -128,6 +135,8 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)
     out = _output_dir(cfg)
     names, calib_paths, valid_paths, read_labels = _data_sources(cfg, img_size)
+    openvino_steps = (3 + (precision == "int8") + bool(e.speed.measure) + (bool(valid_paths) and bool(e.evaluate))) if "openvino" in formats else 0
+    steps.set_total(2 + openvino_steps)
     model, weights = build_model(cfg, img_size)
     out.mkdir(parents=True, exist_ok=True)
     hw = (img_size, img_size)
@@ -151,8 +160,10 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     # failed check, an error or an interrupt leaves `out` as it was (yolo_slim.io.staging)
     with staged_outputs(out) as stage:
         onnx_path = stage.path / "model.onnx"
+        steps.step("ONNX export")
         export_onnx(model, onnx_path, img_hw=hw, batch=batch, dynamic=dynamic, exporter=e.exporter, opset=int(e.opset),
                     max_stride=max_stride(model.cfg))
+        steps.step("ONNX Runtime against PyTorch")
         report = compare_decoded(reference, run_onnxruntime(onnx_path, x), float(e.parity_tol), "onnxruntime")
         metrics.update(report.as_metrics("export/onnx_parity"))
         if not report.ok:
@@ -162,29 +173,33 @@ def export(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
 
         nms = {"conf_thres": float(e.conf_thres), "iou_thres": float(e.iou_thres), "max_det": int(e.max_det)} if e.nms == "graph" else None
         if "openvino" in formats:
-            metrics.update(_export_openvino(cfg, stage.path, onnx_path, x, reference, calib_paths, hw, batch, nms, staged))
+            metrics.update(_export_openvino(cfg, stage.path, onnx_path, x, reference, calib_paths, hw, batch, nms, staged, steps))
         meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
                           weights=weights, batch=batch, dynamic=dynamic, nms=nms)
         if "xml_fp32" in staged:  # the FP32 reference IR is a deployable model of its own
             staged["meta_fp32"] = write_meta(staged["xml_fp32"].parent / META_NAME, {**meta, "precision": "fp32"})
         staged["meta"] = write_meta(stage.path / META_NAME, meta)
         if "openvino" in formats and bool(e.speed.measure):
+            steps.step("time the IRs")
             shape = [1 if "batch" in dynamic else batch, 3, *hw]
             metrics.update(_measure_speed(staged, precision, shape, openvino_device(cfg.device), int(e.speed.rounds)))
         if "openvino" in formats and valid_paths and bool(e.evaluate):
+            steps.step("mAP of the IR")
             metrics.update(_evaluate(stage.path, staged["xml"], valid_paths, model.num_classes, cfg, read_labels))
         stage.commit([p for p in stage.path.rglob("*") if p.is_file() and (p != onnx_path or "onnx" in formats)])
     return metrics, {name: stage.final(path) for name, path in staged.items()}
 
 
-def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts) -> dict[str, float]:
+def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts, steps: ProgressTask) -> dict[str, float]:
     import openvino as ov
 
     from yolo_slim.export.openvino import add_nms, convert_onnx, save_ir
 
     e = cfg.export
     metrics: dict[str, float] = {}
+    steps.step("OpenVINO conversion")
     fp32 = convert_onnx(onnx_path)
+    steps.step("OpenVINO IR against PyTorch")
     compiled = ov.Core().compile_model(fp32, openvino_device(cfg.device), {"INFERENCE_PRECISION_HINT": "f32"})
     report = compare_decoded(reference, compiled(x.numpy())[0], float(e.ir_parity_tol), "openvino")
     metrics.update(report.as_metrics("export/ir_parity"))
@@ -194,12 +209,14 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
     if e.precision == "int8":
         from yolo_slim.export.quantize import load_calibration_images, quantize_int8
 
+        steps.step("INT8 quantization")
         inputs = load_calibration_images(calib_paths, hw, int(e.calibration_images))
         metrics["export/calibration_images"] = float(len(inputs))
         fp32_ref = convert_onnx(onnx_path)  # quantize works on its own copy
         model = quantize_int8(fp32_ref, inputs, int(e.calibration_images), batch)
     if nms is not None:
         model = add_nms(model, nms["conf_thres"], nms["iou_thres"], nms["max_det"])
+    steps.step(f"save the {e.precision.upper()} IR")
     xml = save_ir(model, out / "model.xml", fp16=e.precision == "fp16")
     artifacts["xml"], artifacts["bin"] = xml, xml.with_suffix(".bin")
     if e.precision != "fp32":

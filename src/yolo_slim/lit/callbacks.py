@@ -1,6 +1,6 @@
 """Training callbacks: the per-epoch summary line and the darknet files of a run.
 
-`EpochSummary` prints one line per validated epoch (P, R, mAP@0.5, mAP@0.5:0.95 and
+`EpochSummary` logs one line per validated epoch (P, R, mAP@0.5, mAP@0.5:0.95 and
 the losses), on rank 0 only. `DarknetExport` writes, at the end of fit, the EMA
 weights of the last and of the best checkpoint as darknet ``last.weights`` /
 ``best.weights`` next to the model's ``.cfg``, so every stage's output loads
@@ -10,6 +10,7 @@ and load that best model for every callback that needs it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.model import Darknet
+
+log = logging.getLogger(__name__)
 
 
 class EpochSummary(pl.Callback):
@@ -26,13 +29,14 @@ class EpochSummary(pl.Callback):
     (rank 0's batches); validation values are the synced epoch metrics.
 
     Args:
-        printer: called with each line (``print`` by default).
+        printer: called with each line; default: logged (INFO) under this module's logger,
+            so the run's log file and a pipeline stage's `stage.log` keep it too.
     """
 
     _PARTS = ("loss", "box", "obj", "cls")
 
-    def __init__(self, printer: Any = print) -> None:
-        self.printer = printer
+    def __init__(self, printer: Any = None) -> None:
+        self.printer = printer if printer is not None else log.info
         self._sums: dict[str, float] = {}
         self._count = 0
         self._printed_epoch = -1

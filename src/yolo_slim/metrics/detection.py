@@ -525,3 +525,17 @@ class DetectionMetrics(Metric):
                 torch.from_numpy(stats["pr_precision"]).float(),
             )
         return self._curves
+
+    def per_class(self) -> dict[str, np.ndarray]:
+        """Per-class figures of everything this process has seen since the last reset.
+
+        Unlike ``compute`` it does not gather other DDP ranks' states: call it where one
+        process evaluated the whole set (`val`).
+
+        Returns:
+            np.ndarray[C] each: ``precision``, ``recall``, ``f1`` (at the score
+            threshold), ``ap50``, ``ap50_95`` (nan for classes without ground truth)
+            and ``n_gt`` (ground truths per class, int).
+        """
+        stats = self._stats()
+        return {k: stats[k] for k in ("precision", "recall", "f1", "ap50", "ap50_95", "n_gt")}

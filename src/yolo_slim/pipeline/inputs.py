@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 # keys of a task config that do not decide its result
 IGNORED_KEYS = frozenset({
     "paths", "ckpt_path", "resume", "dry_run", "run_name", "task_name", "requires", "logger",
-    "trainer.enable_progress_bar", "trainer.enable_model_summary", "callbacks.rich_progress_bar",
+    "trainer.enable_progress_bar", "trainer.enable_model_summary", "callbacks.rich_progress_bar", "callbacks.progress_log",
 })
 # config keys whose value is a file the task reads
 FILE_KEYS = ("model.cfg", "weights", "prune.plan")

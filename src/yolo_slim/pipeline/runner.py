@@ -5,7 +5,9 @@ Each stage writes `NN_name/stage.json` with the inputs that decide its result
 rerun of the same command skips finished stages and continues with the first
 unfinished one (a training stage interrupted mid-way resumes from its `last.ckpt`, a
 sweep keeps its finished jobs); a rerun whose inputs differ stops with one line
-listing the differences. Everything a stage prints also goes to its `stage.log`. A failing stage stops
+listing the differences. Everything a stage logs, and a plain-text record of its
+progress, also goes to its `stage.log` (the console keeps live progress bars on a
+terminal; `yolo_slim.progress`). A failing stage stops
 the pipeline with one message naming the stage and its log; `REPORT.md` is rewritten
 after every stage from what has been measured so far.
 """
@@ -15,12 +17,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import sys
 import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,47 +36,40 @@ log = logging.getLogger(__name__)
 RESULT_NAME = "stage.json"
 
 
-class _Tee:
-    """A text stream writing to two streams (the console and a log file)."""
-
-    def __init__(self, first: TextIO, second: TextIO) -> None:
-        self.first, self.second = first, second
-
-    def write(self, text: str) -> int:
-        self.second.write(text)
-        return self.first.write(text)
-
-    def flush(self) -> None:
-        self.first.flush()
-        self.second.flush()
-
-    def isatty(self) -> bool:
-        return False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.first, name)
+_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+# loggers that keep their own console handler and do not propagate to the root
+_SELF_CONTAINED = ("lightning.pytorch", "pytorch_lightning", "lightning.fabric", "lightning_fabric")
 
 
 @contextlib.contextmanager
-def _logged(path: Path) -> Iterator[TextIO]:
+def _logged(path: Path) -> Iterator[logging.FileHandler]:
+    """While a stage runs, its `stage.log` gets every log record (INFO and up).
+
+    That is the tasks' own records (the training epochs, results, data checks), the
+    plain-text progress records of `yolo_slim.progress` (Rich bars stay on the console,
+    which keeps its own handler), Python warnings, and Lightning's messages.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
-        handler.setLevel(logging.INFO)
-        root = logging.getLogger()
-        old_level = root.level
-        root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
-        root.addHandler(handler)
-        old_out, old_err = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = _Tee(old_out, handle), _Tee(old_err, handle)
-        try:
-            yield handle
-        finally:
-            sys.stdout, sys.stderr = old_out, old_err
-            root.removeHandler(handler)
-            root.setLevel(old_level)
-            handler.close()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(min(old_level, logging.INFO) if old_level else logging.INFO)
+    root.addHandler(handler)
+    own = [logger for logger in map(logging.getLogger, _SELF_CONTAINED) if not logger.propagate]
+    for logger in own:
+        logger.addHandler(handler)
+    logging.captureWarnings(True)
+    try:
+        yield handler
+    finally:
+        logging.captureWarnings(False)
+        for logger in own:
+            logger.removeHandler(handler)
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
 
 
 def _pipeline_img_size(ctx: StageContext) -> int | None:
@@ -164,10 +158,10 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     from yolo_slim.config import validate_config
 
     if not GlobalHydra.instance().is_initialized():
-        # called as a function (tests, notebooks, dry runs): the stages compose from the project's conf/
+        # called as a function (tests, notebooks, dry runs): the stages compose from the command's conf/
         from hydra import initialize_config_dir
 
-        with initialize_config_dir(config_dir=str(Path(str(cfg.paths.root_dir)).resolve() / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(Path(str(cfg.paths.conf_dir)).resolve()), version_base="1.3"):
             return run_pipeline(cfg)
     cfg = validate_config(cfg, "pipeline")
     dry = bool(cfg.dry_run)
@@ -189,7 +183,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     ctx.data = _resolve_data(ctx)
     digests = FileDigests()
     data_digest = data_fingerprint(ctx.data, digests)
-    print(f"pipeline: {run_dir}  stages: {', '.join(wanted)}  (data={ctx.data}, img_size={ctx.img_size}, device={cfg.device})", flush=True)
+    log.info("pipeline: %s  stages: %s  (data=%s, img_size=%s, device=%s)", run_dir, ", ".join(wanted), ctx.data, ctx.img_size, cfg.device)
     for name in wanted:
         stage_dir = ctx.stage_dir(name)
         if name in stale and stage_dir.exists():
@@ -203,19 +197,19 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         record = None if name in stale else records.get(name)
         _check_unchanged(ctx, name, record, inputs)
         if name in ctx.results:
-            print(f"pipeline: [{name}] already done ({ctx.results[name].get('seconds', 0):.0f} s), skipped", flush=True)
+            log.info("pipeline: [%s] already done (%.0f s), skipped", name, ctx.results[name].get("seconds", 0))
             continue
         save_result(stage_dir / RESULT_NAME, {"finished": False, "inputs": inputs})
         stage_log = stage_dir / "stage.log"
-        print(f"pipeline: [{name}] starting; log: {stage_log}", flush=True)
+        log.info("pipeline: [%s] starting (stage %d/%d); log: %s", name, wanted.index(name) + 1, len(wanted), stage_log)
         start = time.perf_counter()
         try:
-            with _logged(stage_log) as handle:
+            with _logged(stage_log) as handler:
                 log.info("stage %s started in %s", name, stage_dir)
                 try:
                     result = RUNNERS[name](ctx, name, configs)
                 except Exception:
-                    handle.write(traceback.format_exc())
+                    handler.stream.write(traceback.format_exc())  # the log file only, not the console
                     raise
         except Exception as exc:  # noqa: BLE001 - any failure becomes one message naming the stage
             message = str(exc).strip() or type(exc).__name__
@@ -224,7 +218,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         save_result(stage_dir / RESULT_NAME, result)
         ctx.results[name] = result
         write_report(ctx)
-        print(f"pipeline: [{name}] done in {result['seconds']:.0f} s", flush=True)
+        log.info("pipeline: [%s] done in %.0f s", name, result["seconds"])
     report = write_report(ctx)
-    print(f"pipeline: report {report}", flush=True)
+    log.info("pipeline: report %s", report)
     return ctx.results

@@ -92,7 +92,7 @@ def _common(ctx: StageContext, out: Path, device_key: str) -> dict[str, Any]:
     """The settings every job gets: its folder, the pipeline's paths, seed, data, size, device, eval."""
     p = ctx.cfg.paths
     return {
-        "paths": {"root_dir": str(p.root_dir), "output_root": str(p.output_root), "log_dir": str(p.log_dir),
+        "paths": {"root_dir": str(p.root_dir), "conf_dir": str(p.conf_dir), "output_root": str(p.output_root), "log_dir": str(p.log_dir),
                   "data_dir": str(p.data_dir), "output_dir": str(out)},
         "seed": ctx.cfg.seed,
         "data": ctx.data,
@@ -253,10 +253,11 @@ def run_train(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
 
 def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
     """Stages 3, 4: a prune job per value; the optimal point chosen from the sweep table."""
+    from yolo_slim.progress import track
     from yolo_slim.prune.sweep import write_sweep
     from yolo_slim.prune.task import prune
 
-    for cfg in configs.values():
+    for cfg in track(list(configs.values()), f"{name}: jobs"):
         job = Path(str(cfg.paths.output_dir))
         if (job / "report.json").is_file():
             continue  # finished in an interrupted earlier run
@@ -277,9 +278,10 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
 def run_export(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
     """Stage 6: ONNX and OpenVINO IR (each precision) of the baseline and the slim model."""
     from yolo_slim.export.task import export
+    from yolo_slim.progress import track
 
     result: dict[str, Any] = {"artifacts": {}, "metrics": {}}
-    for job, cfg in configs.items():
+    for job, cfg in track(list(configs.items()), f"{name}: jobs"):
         metrics, artifacts = export(cfg)
         for k, v in _paths(artifacts).items():
             result["artifacts"][f"{job}_{k}"] = v

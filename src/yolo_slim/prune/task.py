@@ -49,6 +49,7 @@ from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.metrics.cost import count_cost, measure_latency
 from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.model import Darknet, load_model
+from yolo_slim.progress import progress_task, track
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
@@ -92,10 +93,12 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     return plan_layer_channel_pruning(model, int(p.shortcuts), graph, **kw)
 
 
-def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig) -> dict[str, float]:
+def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progress: str | None = None) -> dict[str, float]:
     """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`
-    (a DataLoader or any iterable of its batches, e.g. a cached list)."""
-    result = evaluate_model(model, loader, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
+    (a DataLoader or any iterable of its batches, e.g. a cached list); `progress` names
+    the evaluation in a progress bar and the log (`yolo_slim.progress`)."""
+    batches = track(loader, progress) if progress else loader
+    result = evaluate_model(model, batches, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
     return {k: result[k] for k in ("precision", "recall", "mAP50", "mAP50_95")}
 
 
@@ -163,14 +166,16 @@ def run_search(
 
     def point(value: float) -> dict[str, float]:
         plan = make_plan(model, OmegaConf.merge(p, {axis: value}), graph)
-        quality = evaluate(mask_model(model, plan, graph=graph), batches, model.num_classes, e)
+        quality = evaluate(mask_model(model, plan, graph=graph), batches, model.num_classes, e, f"prune: evaluate {axis}={value:g}")
         cost = count_cost(compact_cfg(graph, plan), hw)
+        points.advance(detail=f"{axis}={value:g}: mAP@0.5 {quality['mAP50']:.4f}")
         return {**quality, "bflops": cost.bflops, "params": float(cost.params)}
 
-    result = search_strongest(
-        point, reference_map, tolerance=float(p.get("tolerance", 0.01)), low=low, high=high,
-        coarse=int(o.get("coarse", 5)), resolution=resolution, integer=integer, axis=axis,
-    )
+    with progress_task(f"prune: search {axis}") as points:
+        result = search_strongest(
+            point, reference_map, tolerance=float(p.get("tolerance", 0.01)), low=low, high=high,
+            coarse=int(o.get("coarse", 5)), resolution=resolution, integer=integer, axis=axis,
+        )
     for pt in result.points:
         _log.info("search %s=%s: mAP@0.5 %s %s", axis, pt.value, "-" if pt.mAP50 is None else f"{pt.mAP50:.4f}", "ok" if pt.ok else "too low")
     return result
@@ -241,8 +246,8 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     val: list[Any] = []
     search = None
     if datamodule is not None:
-        val = list(datamodule.val_dataloader())  # decoded and letterboxed once, reused by every evaluation
-        quality["original"] = evaluate(model, val, model.num_classes, e)
+        val = list(track(datamodule.val_dataloader(), "prune: load validation images"))  # decoded and letterboxed once, reused by every evaluation
+        quality["original"] = evaluate(model, val, model.num_classes, e, "prune: evaluate original")
     if p.get("search"):
         search = run_search(model, graph, p, val, quality["original"]["mAP50"], e)
         if search.best is None:
@@ -254,13 +259,13 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         p = OmegaConf.merge(p, {search.axis: search.best})
     plan = make_plan(model, p, graph)
     if datamodule is not None:
-        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e)
+        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e, "prune: evaluate masked")
     compact = apply_plan(model.cpu(), plan, graph=graph).to(device)
     model.to(device)
     if n_recal and datamodule is not None:
         recalibrate_bn(compact, datamodule.train_dataloader(), n_recal)
     if datamodule is not None:
-        quality["pruned"] = evaluate(compact, val, compact.num_classes, e)
+        quality["pruned"] = evaluate(compact, val, compact.num_classes, e, "prune: evaluate pruned")
 
     rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
     if "masked" in quality:

@@ -20,15 +20,14 @@ from pathlib import Path
 import pytest
 
 from app_configs import CONF, ROOT
-from yolo_slim.cli.apps import run_app
+from yolo_slim.cli.apps import APPS, run_app
 from yolo_slim.config.command import check_command
 
-APPS = ("train", "prune", "export", "detect", "pipeline")
-_COMMAND = re.compile(r"^\s*(?:#\s*)?(?:\$\s*)?python (train|prune|export|detect|pipeline)\.py\b(.*)$")
+_COMMAND = re.compile(rf"^\s*(?:#\s*)?(?:\$\s*)?(?:python ({'|'.join(APPS)})\.py|yolo-slim ({'|'.join(APPS)}))\b(.*)$")
 
 
 def documented_commands() -> list[tuple[str, str, list[str]]]:
-    """(where, app, argv) of every example: README.md, docs/*.md, and `# python X.py ...` comments in conf/."""
+    """(where, app, argv) of every example (`python X.py ...` or `yolo-slim X ...`): README.md, docs/*.md, and comments in conf/."""
     sources = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(CONF.rglob("*.yaml"))]
     found = []
     for path in sources:
@@ -38,12 +37,12 @@ def documented_commands() -> list[tuple[str, str, list[str]]]:
             match = _COMMAND.match(lines[i])
             start = i
             if match:
-                text = match.group(2)
+                text = match.group(3)
                 while text.rstrip().endswith("\\") and i + 1 < len(lines):  # a `\` continuation
                     i += 1
                     text = text.rstrip()[:-1] + " " + lines[i].lstrip("# ").strip()
                 argv = shlex.split(text, comments=True)
-                found.append((f"{path.relative_to(ROOT)}:{start + 1}", match.group(1), argv))
+                found.append((f"{path.relative_to(ROOT)}:{start + 1}", match.group(1) or match.group(2), argv))
             i += 1
     return found
 
@@ -95,6 +94,16 @@ MISUSES = [
     ("pipeline", ["data.data=my.data"], "error: data.data=my.data: this is data=my.data now (README: Changes for existing run folders and scripts)"),
     ("pipeline", ["dataset=my.data"], "error: dataset=my.data: this is data=my.data now (README: Changes for existing run folders and scripts)"),
     ("train", ["data=x.data", "data.batch_size=8"], "error: data.batch_size=8: this is loader.batch_size=8 now (README: Changes for existing run folders and scripts)"),
+    ("val", [], "error: val.py needs weights=PATH (a .ckpt, a .weights with model.cfg=, or an OpenVINO model.xml)"),
+    ("val", ["model.cfg=yolov4-tiny", "weights=best.weights"], "error: val.py needs data=builtin or data=PATH (a .data file, data.yaml, "
+     "COCO json or dataset folder); only a training run's .ckpt knows the data set it was trained on"),
+    ("val", ["weights=best.weights", "data=my.data"], "error: val.py needs model.cfg=NAME_OR_PATH with weights=PATH.weights, or "
+     "weights=PATH.ckpt (it carries its cfg), or weights=PATH/model.xml (an OpenVINO IR)"),
+    ("predict", ["weights=EXPORT/model.xml"], "error: predict.py needs source=SOURCE (an image, image folder, video file, camera index "
+     "or stream URL; several: source=[a.jpg,b.mp4])"),
+    ("predict", ["weights=EXPORT/model.xml", "model.cfg=yolov4", "source=a.jpg"],
+     "error: weights=EXPORT/model.xml is an OpenVINO IR: it is its own model; drop model.cfg and model.classes"),
+    ("predict", ["model.cfg=yolov4-tiny", "weights=x.weights", "source=a.jpg", "device=gpu"], "error: device=gpu but no CUDA device is visible; use device=cpu or device=auto"),
 ]
 
 
@@ -136,6 +145,8 @@ def test_export_runs_land_under_the_output_root(tmp_path: Path, monkeypatch) -> 
 
 ENTRY_MISUSES = {
     "train": ["data.data=my.data"],
+    "val": [],
+    "predict": ["weights=model.xml"],
     "prune": ["prune.global_percent=abc"],
     "export": [],
     "detect": ["weights=model.xml"],
