@@ -55,7 +55,7 @@ def test_from_scratch_on_own_data_the_run_fits_and_writes_anchors(tmp_path: Path
     anchors = summary["anchors"]
     assert anchors["used"] == "fitted" and anchors["fit"]["fitted"]["mean_iou"] > anchors["fit"]["current"]["mean_iou"]
     out = capsys.readouterr().out
-    assert "anchors: fitted to the training boxes (from scratch on this data at 64 px (model.fit_anchors=auto))" in out
+    assert "anchors: fitted to the training boxes (training from scratch on this data at 64 px; model.fit_anchors=auto)" in out
     assert "fitted   BPR" in out and "cfg      BPR" in out  # before and after, in the run's log
     # the step budget is the schedule's: 8 images at 8 per step = 1 step an epoch, 3 epochs
     assert (summary["budget"]["steps"], summary["budget"]["epochs"], summary["steps_done"]) == (3, 3, 3)

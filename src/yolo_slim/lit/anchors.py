@@ -98,7 +98,7 @@ def choose_anchors(mode: FitMode, *, model_cfg: str, weights: str | None, demo_d
         fit.current.mean_iou >= fit.fitted.mean_iou or fit.current.bpr > fit.fitted.bpr
     ):
         return AnchorChoice("cfg", "they cover these boxes at least as well as fitted ones", model_cfg, fit)
-    why = "model.fit_anchors=true" if mode == "always" else f"from scratch on this data at {img_size} px (model.fit_anchors=auto)"
+    why = "model.fit_anchors=true" if mode == "always" else f"training from scratch on this data at {img_size} px; model.fit_anchors=auto"
     return AnchorChoice("fitted", why, str(write_cfg(fitted_cfg, out)), fit)
 
 
