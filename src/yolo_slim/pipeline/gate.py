@@ -62,6 +62,17 @@ def _more_steps(stage: str, result: Mapping[str, Any]) -> str:
     return f"'{stage}.overrides=[\"budget.steps={steps}\"]' force=[{stage}]"
 
 
+def _s_override(result: Mapping[str, Any], factor: float) -> str:
+    """The override of the stage's s times `factor` (its s from the stage's recorded config)."""
+    node: Any = result.get("inputs") or {}
+    for key in ("configs", "train", "callbacks", "bn_sparsity", "s"):
+        node = node.get(key) if isinstance(node, Mapping) else None
+    if isinstance(node, (int, float)) and not isinstance(node, bool):
+        return f"'sparsity.overrides=[\"callbacks.bn_sparsity.s={float(node) * factor:g}\"]'"
+    which = "half" if factor < 1 else "twice"
+    return f"'sparsity.overrides=[\"callbacks.bn_sparsity.s=S\"]' with S about {which} the experiment's s"
+
+
 def check_baseline(result: Mapping[str, Any], *, min_map: float) -> GateCheck:
     """Whether the baseline may be sparsity-trained and pruned (module docstring).
 
@@ -119,16 +130,15 @@ def check_sparse(result: Mapping[str, Any], baseline: Mapping[str, Any], *, keep
             "sparsity", False,
             f"the sparse model's val mAP@0.5 fell to {float(sparse_map):.3f}, {kept:.0%} of the baseline's {float(base_map):.3f} "
             f"(below sparsity.keep_map={keep_map:g}): the penalty was too strong{over}",
-            "Lower s ('sparsity.overrides=[\"callbacks.bn_sparsity.s=S\"]' with S about half the experiment's) or give it more "
-            f"steps ({_more_steps('sparsity', result)}), with force=[sparsity]; or prune anyway with gate=false",
+            f"Lower s ({_s_override(result, 0.5)}, force=[sparsity]) or give it more steps at the same total push "
+            f"({_more_steps('sparsity', result)}); or prune anyway with gate=false",
         )
     if float(zeroed) < min_zeroed:
         return GateCheck(
             "sparsity", False,
             f"only {float(zeroed):.0%} of the prunable BatchNorm gammas ended below 1e-2 (sparsity.min_zeroed={min_zeroed:g}): "
             f"the penalty was too weak{over}, and pruning would cut live channels",
-            "Raise s ('sparsity.overrides=[\"callbacks.bn_sparsity.s=S\"]' with S about twice the experiment's) or give it more "
-            f"steps ({_more_steps('sparsity', result)}), with force=[sparsity]; or prune anyway with gate=false",
+            f"Raise s ({_s_override(result, 2.0)}, force=[sparsity]); or prune anyway with gate=false",
         )
     return GateCheck("sparsity", True, f"val mAP@0.5 {float(sparse_map):.3f} ({kept:.0%} of the baseline's), "
                                        f"{float(zeroed):.0%} of the prunable gammas below 1e-2")

@@ -19,7 +19,8 @@ def _baseline(best: float, status: str = "converged", steps: int = 2002) -> dict
 
 def _sparse(map50: float, zeroed: float) -> dict:
     return {"metrics": {"val/mAP50": map50, "sparsity/frac_below_1e-2": zeroed},
-            "training": {"budget": {"steps": 700}, "steps_done": 700}}
+            "training": {"budget": {"steps": 700}, "steps_done": 700},
+            "inputs": {"configs": {"train": {"callbacks": {"bn_sparsity": {"s": 0.06}}}}}}
 
 
 def test_a_converged_baseline_above_the_floor_passes() -> None:
@@ -60,10 +61,11 @@ def test_the_sparse_model_is_checked_against_its_baseline() -> None:
     assert not collapsed.passed and collapsed.line().startswith(
         "gate: sparsity: the sparse model's val mAP@0.5 fell to 0.050, 17% of the baseline's 0.300 (below sparsity.keep_map=0.5): "
         "the penalty was too strong over its 700 steps. Lower s")
+    assert """Lower s ('sparsity.overrides=["callbacks.bn_sparsity.s=0.03"]', force=[sparsity])""" in collapsed.line()
     assert """'sparsity.overrides=["budget.steps=1400"]'""" in collapsed.line()
     unmoved = check_sparse(_sparse(0.29, 0.04), base, keep_map=0.5, min_zeroed=0.3)
     assert not unmoved.passed and unmoved.line().startswith(
         "gate: sparsity: only 4% of the prunable BatchNorm gammas ended below 1e-2 (sparsity.min_zeroed=0.3): the penalty was too weak")
-    assert "Raise s" in unmoved.line()
+    assert """Raise s ('sparsity.overrides=["callbacks.bn_sparsity.s=0.12"]', force=[sparsity])""" in unmoved.line()
     missing = check_sparse({"metrics": {}}, base, keep_map=0.5, min_zeroed=0.3)
     assert not missing.passed and "force=[sparsity]" in missing.line()
