@@ -114,7 +114,9 @@ def train_jobs(ctx: StageContext, name: str) -> list[Job]:
     out = ctx.stage_dir(name)
     inputs: dict[str, Any] = {}
     if name == "sparsity":
-        inputs = {"weights": ctx.need("baseline", "best_weights")}
+        # the baseline's own cfg: its architecture, size and (fitted) anchors go with its weights
+        weights = ctx.need("baseline", "best_weights")
+        inputs = {"model": {"cfg": ctx.need("baseline", "cfg")}, "weights": weights}
     elif name == "finetune":
         source = "layer_sweep" if "layer_sweep" in ctx.results or "layer_sweep" in ctx.planned else "channel_sweep"
         inputs = {"model": {"cfg": ctx.need(source, "cfg")}, "weights": ctx.need(source, "weights")}
