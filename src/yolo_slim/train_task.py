@@ -17,7 +17,7 @@ newest ``last.ckpt`` of the same ``run_name`` under the outputs root.
 
 Then what follows the data set: the budget (`yolo_slim.lit.budget`: ``budget.*`` in
 optimizer steps, resolved for the training set's size, batch and accumulation into
-the trainer's ``max_epochs``/``max_steps``, the warm-up and Lightning's `EarlyStopping`
+the trainer's ``max_epochs`` (whole epochs), the warm-up and Lightning's `EarlyStopping`
 on val mAP@0.5), and the anchors (`yolo_slim.lit.anchors`, ``model.fit_anchors``). At
 the end the run's ``summary.json`` holds the budget, the anchors and the convergence
 verdict (`yolo_slim.lit.convergence`), which the last lines printed also state.
@@ -51,6 +51,7 @@ from yolo_slim.lit.callbacks import DarknetExport
 from yolo_slim.lit.convergence import ConvergenceMonitor
 
 SUMMARY_NAME = "summary.json"
+ANCHORS_NAME = "anchors.json"
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -142,6 +143,24 @@ def budget_callbacks(budget: Budget, run_dir: Path) -> list[pl.Callback]:
     return callbacks
 
 
+def run_anchors(cfg: DictConfig, run_dir: Path, ckpt_path: Path | None, datamodule: Any, img_size: int,
+                demo: bool) -> tuple[AnchorChoice | None, dict[str, Any]]:
+    """The run's anchors (`yolo_slim.lit.anchors`) and the model arguments that carry them.
+
+    A new run decides (and records the decision in ``anchors.json``); a resumed run keeps
+    the checkpoint's cfg, and its record when the checkpoint sits in a run dir that has one.
+    """
+    if ckpt_path is not None:
+        # Resuming continues the checkpoint's architecture (e.g. a pruned model) and anchors.
+        record = ckpt_path.parent.parent / ANCHORS_NAME
+        choice = AnchorChoice.from_dict(json.loads(record.read_text(encoding="utf-8"))) if record.is_file() else None
+        return choice, {"cfg_text": read_checkpoint(ckpt_path).get(CFG_KEY)}
+    choice = choose_anchors(fit_mode(cfg.model.fit_anchors), model_cfg=str(cfg.model.cfg), weights=cfg.weights, demo_data=demo,
+                            spec=datamodule.spec, img_size=img_size, out=run_dir / "model.cfg", seed=int(cfg.seed or 0))
+    write_atomic(run_dir / ANCHORS_NAME, json.dumps(choice.to_dict(), indent=1) + "\n")
+    return choice, {"cfg": choice.cfg}
+
+
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
@@ -157,7 +176,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Returns:
         ``(metrics, artifacts)``: the last logged metrics (``val/mAP50``, ...) as
         floats, and paths: ``run_dir``, ``last_ckpt``, ``best_ckpt``, ``cfg``,
-        ``last_weights``, ``best_weights``, ``metrics_csv`` (those that exist).
+        ``last_weights``, ``best_weights``, ``metrics_csv``, ``summary`` (those that
+        exist; `read_summary` reads the last).
 
     Raises:
         YoloSlimError: bad config, data, cfg or weights.
@@ -171,7 +191,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     ckpt_path = resolve_ckpt_path(cfg, run_dir)
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights, resume=str(ckpt_path) if ckpt_path else None)
 
-    mode = fit_mode(cfg.model.fit_anchors)
     datamodule: pl.LightningDataModule = build_datamodule(cfg, img_size)
     datamodule.setup("fit")  # the budget follows the training set's size
     computed = trainer_overrides(cfg)
@@ -179,14 +198,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     scheduler = {**OmegaConf.to_container(cfg.optim.scheduler, resolve=True), "warmup_steps": budget.warmup_steps}
     model_kwargs: dict[str, Any] = {"img_size": img_size, "weights": cfg.weights, "val": OmegaConf.to_container(cfg.eval),
                                     "scheduler": scheduler}
-    anchors: AnchorChoice | None = None
-    if ckpt_path is not None:
-        # Resuming continues the checkpoint's architecture (e.g. a pruned model) and anchors.
-        model_kwargs["cfg_text"] = read_checkpoint(ckpt_path).get(CFG_KEY)
-    else:
-        anchors = choose_anchors(mode, model_cfg=str(cfg.model.cfg), weights=cfg.weights, demo_data=demo, spec=datamodule.spec,
-                                 img_size=img_size, out=run_dir / "model.cfg", seed=int(cfg.seed or 0))
-        model_kwargs["cfg"] = anchors.cfg
+    anchors, carried = run_anchors(cfg, run_dir, ckpt_path, datamodule, img_size, demo)
+    model_kwargs.update(carried)
     module_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "fit_anchors"}
     model: pl.LightningModule = hydra.utils.instantiate(module_args, **model_kwargs)
     callbacks = _instantiate_all(cfg.get("callbacks")) + budget_callbacks(budget, run_dir)
@@ -194,12 +207,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         # trainer.enable_progress_bar=false also turns off the configured Rich bar
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     loggers = _instantiate_all(cfg.get("logger"))
+    # The budget is whole epochs: max_epochs alone ends the run at budget.steps (a max_steps would make
+    # Lightning treat the run as iteration-based and replay a finished epoch, empty, on resume).
     trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                                  max_epochs=budget.epochs, max_steps=budget.steps, **computed)
+                                                  max_epochs=budget.epochs, **computed)
 
     _info(f"run dir: {run_dir}  (data={cfg.data}, img_size={img_size}, device={cfg.device})")
     _info(budget.describe(str(cfg.run_name)))
-    if anchors is not None:
+    if anchors is not None and ckpt_path is None:
         _info(anchors.describe())
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
 

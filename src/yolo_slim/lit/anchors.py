@@ -47,7 +47,8 @@ class AnchorChoice:
         used: ``fitted`` or ``cfg``.
         reason: one phrase saying why.
         cfg: the cfg the model is built from (the fitted cfg's path, or the given cfg).
-        fit: the fit, when one was made (its ``fitted`` and ``current`` figures).
+        fit: the fit (`yolo_slim.data.anchors.AnchorFit`), when one was made; its recorded
+            figures (a dict) for a choice read back from a run's ``anchors.json``.
     """
 
     used: Literal["fitted", "cfg"]
@@ -59,10 +60,18 @@ class AnchorChoice:
         """A few lines for the run's log: the decision, then the fit's own report."""
         which = "fitted to the training boxes" if self.used == "fitted" else "the cfg's own"
         head = f"anchors: {which} ({self.reason})"
-        return head if self.fit is None else head + "\n" + "\n".join(f"  {line}" for line in self.fit.format().splitlines())
+        if not hasattr(self.fit, "format"):
+            return head
+        return head + "\n" + "\n".join(f"  {line}" for line in self.fit.format().splitlines())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"used": self.used, "reason": self.reason, "cfg": self.cfg, "fit": None if self.fit is None else self.fit.to_dict()}
+        fit = self.fit.to_dict() if hasattr(self.fit, "to_dict") else self.fit
+        return {"used": self.used, "reason": self.reason, "cfg": self.cfg, "fit": fit}
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> AnchorChoice:
+        """A choice from its `to_dict` record (its fit as the recorded figures)."""
+        return cls(record["used"], record["reason"], record["cfg"], record.get("fit"))
 
 
 def choose_anchors(mode: FitMode, *, model_cfg: str, weights: str | None, demo_data: bool, spec: Any, img_size: int,

@@ -96,7 +96,7 @@ def _fit(tmp_path: Path, values, settings) -> tuple[pl.Trainer, ConvergenceMonit
     budget = plan_budget(settings, data)
     callbacks = budget_callbacks(budget, tmp_path)
     loader = DataLoader(TensorDataset(torch.ones(16, 1)), batch_size=4)
-    trainer = pl.Trainer(max_epochs=budget.epochs, max_steps=budget.steps, callbacks=callbacks, accelerator="cpu", logger=False,
+    trainer = pl.Trainer(max_epochs=budget.epochs, callbacks=callbacks, accelerator="cpu", logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          default_root_dir=tmp_path, num_sanity_val_steps=0)
     trainer.fit(_Scripted(values), loader, loader)
