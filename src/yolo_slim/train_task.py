@@ -14,10 +14,18 @@ from the rest: ``accumulate_grad_batches: null`` becomes ``max(round(nominal_bat
 (batch * world)), 1)`` (darknet's nominal batch of 64), and ``precision: auto`` becomes
 AMP (``16-mixed``) on a GPU and ``32-true`` elsewhere. ``resume: auto`` finds the
 newest ``last.ckpt`` of the same ``run_name`` under the outputs root.
+
+Then what follows the data set: the budget (`yolo_slim.lit.budget`: ``budget.*`` in
+optimizer steps, resolved for the training set's size, batch and accumulation into
+the trainer's ``max_epochs`` (whole epochs), the warm-up and Lightning's `EarlyStopping`
+on val mAP@0.5), and the anchors (`yolo_slim.lit.anchors`, ``model.fit_anchors``). At
+the end the run's ``summary.json`` holds the budget, the anchors and the convergence
+verdict (`yolo_slim.lit.convergence`), which the last lines printed also state.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -28,18 +36,26 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.callbacks import EarlyStopping, ProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import build_datamodule
 from yolo_slim.config.sizes import resolve_img_size
+from yolo_slim.data.synthetic import builtin_preset_of
 from yolo_slim.errors import ConfigError
+from yolo_slim.io.atomic import write_atomic
 from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
+from yolo_slim.lit.anchors import AnchorChoice, choose_anchors, fit_mode
+from yolo_slim.lit.budget import Budget, BudgetSpec, TrainingData
 from yolo_slim.lit.callbacks import DarknetExport
+from yolo_slim.lit.convergence import ConvergenceMonitor
 from yolo_slim.lit.plots import RunPlots
 
 log = logging.getLogger(__name__)
+
+SUMMARY_NAME = "summary.json"
+ANCHORS_NAME = "anchors.json"
 
 
 def output_dir(cfg: DictConfig) -> Path:
@@ -104,6 +120,51 @@ def trainer_overrides(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
+def plan_run_budget(cfg: DictConfig, datamodule: Any, accumulate: int) -> tuple[Budget, bool]:
+    """The run's budget for its training set, and whether that set is the built-in demo data.
+
+    Args:
+        cfg: the validated train config.
+        datamodule: the run's `YoloDataModule`, set up for fit (its training set counted).
+        accumulate: the batches accumulated into one optimizer step.
+    """
+    train_set = datamodule.train_set
+    data = TrainingData(images=len(train_set), boxes=int(train_set.report.boxes), classes=int(datamodule.num_classes),
+                        batch_size=int(cfg.loader.batch_size), accumulate=int(accumulate), world_size=_world_size(cfg.trainer))
+    demo = builtin_preset_of(datamodule.spec.source) == "demo"
+    spec = BudgetSpec.from_config(OmegaConf.to_container(cfg.budget, resolve=True))
+    budget = spec.resolve(data, demo_data=demo, max_epochs=cfg.trainer.get("max_epochs"),
+                          val_every=cfg.trainer.get("check_val_every_n_epoch", 1))
+    return budget, demo
+
+
+def budget_callbacks(budget: Budget, run_dir: Path) -> list[pl.Callback]:
+    """Lightning's `EarlyStopping` on val mAP@0.5 (when the budget has a patience) and the convergence record."""
+    callbacks: list[pl.Callback] = []
+    if budget.patience_checks is not None:
+        callbacks.append(EarlyStopping(monitor="val/mAP50", mode="max", patience=budget.patience_checks, min_delta=budget.min_delta))
+    callbacks.append(ConvergenceMonitor(budget.verdict_window, budget.min_delta, run_dir / "convergence.json"))
+    return callbacks
+
+
+def run_anchors(cfg: DictConfig, run_dir: Path, ckpt_path: Path | None, datamodule: Any, img_size: int,
+                demo: bool) -> tuple[AnchorChoice | None, dict[str, Any]]:
+    """The run's anchors (`yolo_slim.lit.anchors`) and the model arguments that carry them.
+
+    A new run decides (and records the decision in ``anchors.json``); a resumed run keeps
+    the checkpoint's cfg, and its record when the checkpoint sits in a run dir that has one.
+    """
+    if ckpt_path is not None:
+        # Resuming continues the checkpoint's architecture (e.g. a pruned model) and anchors.
+        record = ckpt_path.parent.parent / ANCHORS_NAME
+        choice = AnchorChoice.from_dict(json.loads(record.read_text(encoding="utf-8"))) if record.is_file() else None
+        return choice, {"cfg_text": read_checkpoint(ckpt_path).get(CFG_KEY)}
+    choice = choose_anchors(fit_mode(cfg.model.fit_anchors), model_cfg=str(cfg.model.cfg), weights=cfg.weights, demo_data=demo,
+                            spec=datamodule.spec, img_size=img_size, out=run_dir / "model.cfg", seed=int(cfg.seed or 0))
+    write_atomic(run_dir / ANCHORS_NAME, json.dumps(choice.to_dict(), indent=1) + "\n")
+    return choice, {"cfg": choice.cfg}
+
+
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
     if not group:
         return []
@@ -119,8 +180,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Returns:
         ``(metrics, artifacts)``: the last logged metrics (``val/mAP50``, ...) as
         floats, and paths: ``run_dir``, ``last_ckpt``, ``best_ckpt``, ``cfg``,
-        ``last_weights``, ``best_weights``, ``metrics_csv`` and the plots by file
-        name (``results.png``, ``PR_curve.png``, ...; those that exist).
+        ``last_weights``, ``best_weights``, ``metrics_csv``, ``summary``
+        (`read_summary` reads it) and the plots by file name (``results.png``,
+        ``PR_curve.png``, ...); those that exist.
 
     Raises:
         YoloSlimError: bad config, data, cfg or weights.
@@ -135,19 +197,30 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights, resume=str(ckpt_path) if ckpt_path else None)
 
     datamodule: pl.LightningDataModule = build_datamodule(cfg, img_size)
-    model_kwargs: dict[str, Any] = {"img_size": img_size, "weights": cfg.weights, "val": OmegaConf.to_container(cfg.eval)}
-    if ckpt_path is not None:
-        # Resuming continues the checkpoint's architecture (e.g. a pruned model).
-        model_kwargs["cfg_text"] = read_checkpoint(ckpt_path).get(CFG_KEY)
-    model: pl.LightningModule = hydra.utils.instantiate(cfg.model, **model_kwargs)
-    callbacks = _instantiate_all(cfg.get("callbacks"))
+    datamodule.setup("fit")  # the budget follows the training set's size
+    computed = trainer_overrides(cfg)
+    budget, demo = plan_run_budget(cfg, datamodule, computed.get("accumulate_grad_batches") or cfg.trainer.accumulate_grad_batches)
+    scheduler = {**OmegaConf.to_container(cfg.optim.scheduler, resolve=True), "warmup_steps": budget.warmup_steps}
+    model_kwargs: dict[str, Any] = {"img_size": img_size, "weights": cfg.weights, "val": OmegaConf.to_container(cfg.eval),
+                                    "scheduler": scheduler}
+    anchors, carried = run_anchors(cfg, run_dir, ckpt_path, datamodule, img_size, demo)
+    model_kwargs.update(carried)
+    module_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "fit_anchors"}
+    model: pl.LightningModule = hydra.utils.instantiate(module_args, **model_kwargs)
+    callbacks = _instantiate_all(cfg.get("callbacks")) + budget_callbacks(budget, run_dir)
     if cfg.trainer.get("enable_progress_bar") is False:
         # trainer.enable_progress_bar=false also turns off the configured Rich bar
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
     loggers = _instantiate_all(cfg.get("logger"))
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_overrides(cfg))
+    # The budget is whole epochs: max_epochs alone ends the run at budget.steps (a max_steps would make
+    # Lightning treat the run as iteration-based and replay a finished epoch, empty, on resume).
+    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                  max_epochs=budget.epochs, **computed)
 
     _info(f"run dir: {run_dir}  (data={cfg.data}, img_size={img_size}, device={cfg.device})")
+    _info(budget.describe(str(cfg.run_name)))
+    if anchors is not None and ckpt_path is None:
+        _info(anchors.describe())
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(ckpt_path) if ckpt_path else None)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
@@ -163,14 +236,34 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     csv = run_dir / "csv" / "metrics.csv"
     if csv.is_file():
         artifacts["metrics_csv"] = csv
-    _report(metrics, artifacts)
+    monitor = next(cb for cb in callbacks if isinstance(cb, ConvergenceMonitor))
+    summary = {
+        "budget": {**budget.to_dict(), "line": budget.describe(str(cfg.run_name))},
+        "steps_done": int(trainer.global_step),
+        "epochs_done": int(trainer.current_epoch),
+        "convergence": monitor.result.to_dict() if monitor.result is not None else None,
+        "anchors": anchors.to_dict() if anchors is not None else None,
+        "metrics": metrics,
+    }
+    if trainer.is_global_zero:
+        artifacts["summary"] = write_atomic(run_dir / SUMMARY_NAME, json.dumps(summary, indent=1, default=str) + "\n")
+    _report(metrics, artifacts, summary)
     return metrics, artifacts
 
 
+def read_summary(run_dir: str | Path) -> dict[str, Any] | None:
+    """A run's ``summary.json`` (budget, anchors, convergence verdict, metrics), or None when it has none."""
+    path = Path(run_dir) / SUMMARY_NAME
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 @rank_zero_only
-def _report(metrics: dict[str, float], artifacts: dict[str, Path]) -> None:
+def _report(metrics: dict[str, float], artifacts: dict[str, Path], summary: dict[str, Any]) -> None:
     keys = ("val/precision", "val/recall", "val/mAP50", "val/mAP50_95")
-    summary = "  ".join(f"{k.split('/')[1]} {metrics[k]:.4f}" for k in keys if k in metrics)
-    lines = [f"results: {artifacts['run_dir']}", f"  final: {summary}" if summary else "  final: no validation metrics"]
+    final = "  ".join(f"{k.split('/')[1]} {metrics[k]:.4f}" for k in keys if k in metrics)
+    lines = [f"results: {artifacts['run_dir']}", f"  final: {final}" if final else "  final: no validation metrics"]
+    if summary.get("convergence"):
+        lines.append(f"  {summary['convergence']['verdict']}")
+    lines.append(f"  {summary['steps_done']} optimizer steps in {summary['epochs_done']} epochs (budget {summary['budget']['steps']})")
     lines += [f"  {name:13s} {path}" for name, path in artifacts.items() if name != "run_dir"]
     log.info("\n".join(lines))

@@ -35,6 +35,7 @@ def _overrides(tmp: Path) -> list[str]:
         "train_overrides=[" + ",".join(f'"{o}"' for o in TINY_TRAIN) + "]",
         "channel_sweep.percents=[0.3,0.5]",
         "layer_sweep.shortcuts=[1,2]",
+        "gate=false",  # one epoch on 8 images learns nothing; test_pipeline_gate.py checks the gate
         "benchmark.runs=3",
         "benchmark.warmup=1",
         "export.overrides=['export.exporter=torchscript','export.calibration_images=8']",
@@ -201,12 +202,16 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         baseline = stage_configs(ctx, "baseline")["train"]
         finetune = stage_configs(ctx, "finetune")["train"]
+        sparse = stage_configs(ctx, "sparsity")["train"]
         sweep = stage_configs(ctx, "channel_sweep")
         exports = stage_configs(ctx, "export")
-    assert baseline.trainer.strategy == "ddp" and baseline.trainer.devices == 4 and baseline.trainer.max_epochs == 12
+    assert baseline.trainer.strategy == "ddp" and baseline.trainer.devices == 4 and baseline.trainer.max_epochs is None
+    assert baseline.budget.demo_data.steps == 600 and baseline.budget.steps == "auto"
     assert baseline.data == "my.data" and baseline.img_size == 96 and baseline.device == "cpu"
     assert finetune.trainer.max_epochs == 3 and finetune.trainer.devices == 4 and finetune.optim.optimizer._target_ == "torch.optim.SGD"
     assert finetune.model.cfg == "<layer_sweep.cfg>" and finetune.weights == "<layer_sweep.weights>"
+    # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
+    assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
     assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.8] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
     assert len(exports) == 6 and {c.export.opset for c in exports.values()} == {17} and exports["slim_int8"].export.precision == "int8"
     assert exports["slim_int8"].device == "cpu"  # deploy_device

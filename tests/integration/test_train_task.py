@@ -31,7 +31,7 @@ def tiny_cfg(tmp: Path, data_dir: Path, *overrides: str):
         *QUIET_CPU_TRAINER,
         "trainer.max_epochs=2",
         "trainer.deterministic=true",
-        "optim.scheduler.warmup_epochs=1",
+        "budget.warmup_steps=1",
         "model.nominal_batch_size=8",
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

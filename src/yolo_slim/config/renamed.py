@@ -23,6 +23,8 @@ class Renamed:
         apps: the apps it applies to (empty: all).
         value: only this value of `old` (a group choice such as ``trainer=gpu``).
         exact: match `old` itself only, not the keys below it.
+        gone: the value does not carry over (another unit): any value is answered
+            with "is gone: write NEW".
     """
 
     old: str
@@ -30,6 +32,7 @@ class Renamed:
     apps: tuple[str, ...] = ()
     value: str | None = None
     exact: bool = False
+    gone: bool = False
 
 
 RENAMED: tuple[Renamed, ...] = (
@@ -55,6 +58,8 @@ RENAMED: tuple[Renamed, ...] = (
     Renamed("ir", "weights", apps=("detect",)),
     Renamed("output.dir", "paths.output_dir", apps=("detect",)),
     Renamed("benchmark.score_threshold", "eval.score_threshold", apps=("pipeline",)),
+    Renamed("optim.scheduler.warmup_epochs", "budget.warmup_steps=N (the warm-up in optimizer steps; "
+            "the run prints how many steps an epoch has)", apps=("train",), gone=True),
 )
 
 
@@ -80,8 +85,8 @@ def check_renamed(app: str, overrides: Sequence[tuple[str, str]]) -> None:
         for rule in RENAMED:
             if rule.apps and app not in rule.apps:
                 continue
-            if rule.value is not None:
-                if key != rule.old or value != rule.value:
+            if rule.value is not None or rule.gone:
+                if key != rule.old or (rule.value is not None and value != rule.value):
                     continue
                 raise ConfigError(f"{key}={value} is gone: write {rule.new} (README: Changes for existing run folders and scripts)")
             if key != rule.old and (rule.exact or not key.startswith(rule.old + ".")):

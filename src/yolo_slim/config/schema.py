@@ -134,7 +134,6 @@ class Ema:
 @dataclass
 class Scheduler:
     kind: str = MISSING
-    warmup_epochs: float = MISSING
     warmup_bias_lr: float = MISSING
     lrf: float = MISSING
     milestones: List[float] = MISSING
@@ -161,8 +160,35 @@ class TrainModel:
     nominal_batch_size: int = MISSING
     bn_momentum: float = MISSING
     head_priors: bool = MISSING
+    fit_anchors: Any = MISSING  # auto | true | false (checked by the train task)
     loss: Loss = field(default_factory=Loss)
     ema: Ema = field(default_factory=Ema)
+
+
+@dataclass
+class BudgetRuleTypes:
+    """`budget.rule` (`yolo_slim.lit.budget.BudgetRule`)."""
+
+    min_steps: int = MISSING
+    steps_per_class: int = MISSING
+    epochs: float = MISSING
+    max_steps: Optional[int] = MISSING
+    warmup_min_steps: int = MISSING
+    warmup_epochs: float = MISSING
+    patience_min_steps: int = MISSING
+    patience_epochs: float = MISSING
+
+
+@dataclass
+class TrainBudget:
+    """`conf/budget/default.yaml`: a run's budget in optimizer steps (numbers or `auto`, checked by `BudgetSpec`)."""
+
+    steps: Any = MISSING
+    warmup_steps: Any = MISSING
+    patience_steps: Any = MISSING
+    min_delta: float = MISSING
+    rule: BudgetRuleTypes = field(default_factory=BudgetRuleTypes)
+    demo_data: Optional[Dict[str, Any]] = MISSING
 
 
 @dataclass
@@ -182,6 +208,7 @@ class Sparsity:
     s: float = MISSING
     scope: str = MISSING
     ignore: List[int] = MISSING
+    reference_steps: Optional[int] = MISSING
     schedule: SparsitySchedule = field(default_factory=SparsitySchedule)
     log_every_n_epochs: int = MISSING
     predict_percents: List[float] = MISSING
@@ -194,7 +221,7 @@ class TrainerTypes:
 
     _target_: str = MISSING
     default_root_dir: str = MISSING
-    max_epochs: int = MISSING
+    max_epochs: Optional[int] = MISSING
     min_epochs: Optional[int] = MISSING
     max_steps: int = MISSING
     devices: Any = MISSING
@@ -224,6 +251,7 @@ class TrainConfig(Common):
     ckpt_path: Optional[str] = MISSING
     resume: Optional[str] = MISSING
     loader: Loader = field(default_factory=Loader)
+    budget: TrainBudget = field(default_factory=TrainBudget)
     builtin: Builtin = field(default_factory=Builtin)
     eval: Eval = field(default_factory=Eval)
     model: TrainModel = field(default_factory=TrainModel)
@@ -418,6 +446,17 @@ class TrainStage:
 
 
 @dataclass
+class BaselineStage(TrainStage):
+    min_map: float = MISSING
+
+
+@dataclass
+class SparsityStage(TrainStage):
+    keep_map: float = MISSING
+    min_zeroed: float = MISSING
+
+
+@dataclass
 class ChannelSweepStage:
     percents: List[float] = MISSING
     tolerance: float = MISSING
@@ -455,10 +494,11 @@ class PipelineConfig(Common):
     device: str = MISSING
     deploy_device: str = MISSING
     train_overrides: List[str] = MISSING
+    gate: bool = MISSING
     builtin: Builtin = field(default_factory=Builtin)
     eval: Eval = field(default_factory=Eval)
-    baseline: TrainStage = field(default_factory=TrainStage)
-    sparsity: TrainStage = field(default_factory=TrainStage)
+    baseline: BaselineStage = field(default_factory=BaselineStage)
+    sparsity: SparsityStage = field(default_factory=SparsityStage)
     channel_sweep: ChannelSweepStage = field(default_factory=ChannelSweepStage)
     layer_sweep: LayerSweepStage = field(default_factory=LayerSweepStage)
     finetune: TrainStage = field(default_factory=TrainStage)

@@ -155,6 +155,11 @@ def _check_train(cfg: DictConfig, required: bool) -> None:
     _typed(subset, OmegaConf.structured(TrainerTypes), prefix="trainer.", partial=True)
     if "bn_sparsity" in (cfg.callbacks or {}):
         _typed(cfg.callbacks.bn_sparsity, OmegaConf.structured(Sparsity), prefix="callbacks.bn_sparsity.")
+    from yolo_slim.lit.anchors import fit_mode
+    from yolo_slim.lit.budget import BudgetSpec
+
+    BudgetSpec.from_config(OmegaConf.to_container(cfg.budget, resolve=True))
+    fit_mode(cfg.model.fit_anchors)
 
 
 def _check_pipeline(cfg: DictConfig, required: bool) -> None:

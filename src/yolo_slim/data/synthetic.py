@@ -57,6 +57,7 @@ __all__ = [
     "SYNTHETIC_VERSION",
     "SyntheticPreset",
     "builtin_folder",
+    "builtin_preset_of",
     "make_synthetic_dataset",
     "render_image",
 ]
@@ -428,6 +429,23 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
         return json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def builtin_preset_of(source: str | Path | None) -> str | None:
+    """The preset of a built-in dataset from its `.data` file or folder, else None.
+
+    A folder this module generated holds its ``manifest.json`` beside the ``.data``
+    file; a user's dataset does not. So a run given the generated ``.data`` path (as
+    the pipeline passes it on) knows it trains on the built-in data too.
+    """
+    if source is None:
+        return None
+    path = Path(source)
+    manifest = _read_manifest(path if path.is_dir() else path.parent)
+    if manifest is None or manifest.get("generator") != "yolo_slim.data.synthetic":
+        return None
+    preset = manifest.get("preset")
+    return str(preset) if preset is not None else None
 
 
 def _same(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:

@@ -45,7 +45,7 @@ from yolo_slim.ops.boxes import targets_to_pixels
 from yolo_slim.ops.nms import non_max_suppression
 
 _DEFAULT_OPTIMIZER = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.937, "nesterov": True, "weight_decay": 0.0005}
-_DEFAULT_SCHEDULER = {"kind": "cosine", "warmup_epochs": 3.0, "warmup_bias_lr": 0.1, "lrf": 0.01, "milestones": [0.8, 0.9], "gamma": 0.1}
+_DEFAULT_SCHEDULER = {"kind": "cosine", "warmup_steps": 100, "warmup_bias_lr": 0.1, "lrf": 0.01, "milestones": [0.8, 0.9], "gamma": 0.1}
 _DEFAULT_VAL = {"conf_thres": 0.001, "iou_thres": 0.6, "score_threshold": 0.1, "max_det": 300}
 
 
@@ -72,8 +72,10 @@ class YoloLitModule(pl.LightningModule):
         cutoff: with ``.weights``: load only layers ``< cutoff`` (pretrained backbone).
         optimizer: Hydra config of a partial optimizer (``_target_``, ``_partial_:
             true``, ``lr``, ``weight_decay``, ...).
-        scheduler: ``kind`` (cosine|step), ``warmup_epochs``, ``warmup_bias_lr``,
-            ``lrf``, ``milestones``, ``gamma``.
+        scheduler: ``kind`` (cosine|step), ``warmup_steps`` (optimizer steps; the
+            training task gives the budget's), ``warmup_bias_lr``, ``lrf``,
+            ``milestones``, ``gamma``. The schedule spans the trainer's
+            ``estimated_stepping_batches`` (the budget's steps).
         loss: keyword arguments of `YoloLoss`.
         ema: ``enabled``, ``decay``, ``tau``.
         val: ``conf_thres``, ``iou_thres`` (NMS), ``score_threshold`` (P/R),
@@ -109,6 +111,11 @@ class YoloLitModule(pl.LightningModule):
         args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
         args["optimizer"] = dict(_DEFAULT_OPTIMIZER if optimizer is None else args["optimizer"])
         args["scheduler"] = {**_DEFAULT_SCHEDULER, **(args["scheduler"] or {})}
+        if "warmup_epochs" in args["scheduler"]:
+            raise ConfigError("scheduler.warmup_epochs is gone: the warm-up is warmup_steps (optimizer steps; budget.warmup_steps in train.py)")
+        warmup = args["scheduler"]["warmup_steps"]
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ConfigError(f"scheduler.warmup_steps must be an integer >= 0, got {warmup!r}")
         args["loss"] = dict(args["loss"] or {})
         args["ema"] = {"enabled": True, "decay": 0.9999, "tau": 2000.0, **(args["ema"] or {})}
         args["val"] = {**_DEFAULT_VAL, **(args["val"] or {})}
@@ -294,8 +301,7 @@ class YoloLitModule(pl.LightningModule):
         optimizer = hydra.utils.instantiate(opt_cfg)(self.parameter_groups(weight_decay))
         s = self.hparams.scheduler
         total = int(self.trainer.estimated_stepping_batches)
-        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        warmup = int(round(float(s["warmup_epochs"]) * total / epochs))
+        warmup = int(s["warmup_steps"])
         lambdas = []
         for group in optimizer.param_groups:
             start = float(s["warmup_bias_lr"]) / group["lr"] if group["name"] == "biases" and group["lr"] > 0 else 0.0

@@ -127,6 +127,39 @@ def _deploy_section(ctx) -> list[str]:
     return lines
 
 
+def _anchor_phrase(anchors: dict[str, Any] | None) -> str:
+    if not anchors:
+        return "-"
+    fit = anchors.get("fit")
+    if not fit:
+        return f"{anchors['used']} ({anchors['reason']})"
+    cur, new = fit.get("current") or {}, fit["fitted"]
+    figures = (f"BPR {cur.get('bpr', float('nan')):.3f} -> {new['bpr']:.3f}, mean IoU {cur.get('mean_iou', float('nan')):.3f} -> "
+               f"{new['mean_iou']:.3f}")
+    return f"{anchors['used']}: {figures} ({anchors['reason']})"
+
+
+def _training_section(ctx) -> list[str]:
+    """Each training stage's budget, the steps it took and the convergence verdict; the gate's checks."""
+    rows = []
+    for stage in ("baseline", "sparsity", "finetune"):
+        training = ctx.results.get(stage, {}).get("training")
+        if not training:
+            continue
+        budget, conv = training.get("budget") or {}, training.get("convergence") or {}
+        line = str(budget.get("line", "-")).split(": ", 1)[-1]
+        rows.append(f"| {stage} | {line} | {training.get('steps_done', '-')} ({training.get('epochs_done', '-')} epochs) | "
+                    f"{conv.get('verdict', '-')} | {_anchor_phrase(training.get('anchors'))} |")
+    lines = ["## Training budgets and convergence", ""]
+    if not rows:
+        return lines + ["(no training stage has run)", ""]
+    lines += ["| stage | budget (optimizer steps) | steps done | verdict | anchors |", "|---|---|---|---|---|", *rows, ""]
+    for stage, check in ctx.gate.items():
+        state = "passed" if check["passed"] else ("FAILED: the run stopped here" if check["enforced"] else "FAILED, pruned anyway (gate=false)")
+        lines.append(f"- Gate before pruning the {stage} model: {state}. {check['line']}")
+    return lines + ([""] if ctx.gate else [])
+
+
 def write_report(ctx) -> Path:
     """Write `REPORT.md` into the run dir from the finished stages' results."""
     done = [f"`{name}` ({result.get('seconds', 0):.0f} s)" for name, result in ctx.results.items()]
@@ -139,6 +172,7 @@ def write_report(ctx) -> Path:
         f"Stages finished: {', '.join(done) or 'none'}; {total / 60:.1f} min of stage time in all.",
         "",
     ]
+    lines += _training_section(ctx)
     for stage, model, title in (("baseline", "baseline", "Baseline"), ("sparsity", "sparse", "After sparsity training")):
         row = _train_row(ctx, stage, model)
         lines += [f"## {title}", ""]

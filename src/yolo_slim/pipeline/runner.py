@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from yolo_slim.errors import PipelineError
+from yolo_slim.pipeline.gate import GateCheck, check_baseline, check_sparse, enforce
 from yolo_slim.pipeline.inputs import FileDigests, data_fingerprint, differences, stage_inputs
 from yolo_slim.pipeline.report import write_report
 from yolo_slim.pipeline.stages import (
@@ -137,6 +138,49 @@ def _check_unchanged(ctx: StageContext, name: str, record: dict[str, Any] | None
         raise PipelineError(f"run {ctx.cfg.run_name}: stage '{name}' was run with other inputs: {shown}. {how}")
 
 
+GATED: dict[str, str] = {"sparsity": "baseline", "channel_sweep": "sparsity"}
+"""stage -> the stage whose model the gate checks before it runs."""
+
+
+def _gate_check(ctx: StageContext, checked: str) -> GateCheck:
+    c = ctx.cfg
+    if checked == "baseline":
+        return check_baseline(ctx.results["baseline"], min_map=float(c.baseline.min_map))
+    return check_sparse(ctx.results["sparsity"], ctx.results["baseline"], keep_map=float(c.sparsity.keep_map),
+                        min_zeroed=float(c.sparsity.min_zeroed))
+
+
+def _gate(ctx: StageContext, name: str, will_run: bool) -> None:
+    """The gate before stage `name`: check the model it starts from; stop if it fails and `gate` is on.
+
+    A stage that already ran is not stopped (the check is kept for the report only).
+
+    Raises:
+        PipelineError: the check's one line (what was found, what to do).
+    """
+    checked = GATED.get(name)
+    if checked is None or checked not in ctx.results or (checked == "sparsity" and "baseline" not in ctx.results):
+        return
+    check = _gate_check(ctx, checked)
+    ctx.gate[checked] = {**check.to_dict(), "enforced": bool(ctx.cfg.gate)}
+    if not will_run:
+        return
+    if not check.passed and ctx.cfg.gate:
+        write_report(ctx)  # the report says why the run stopped here
+    enforce(check, bool(ctx.cfg.gate))
+    note = "" if check.passed else " (gate=false: pruning anyway)"
+    log.info("pipeline: %s%s", check.line(), note)
+
+
+def _training_line(name: str, result: dict[str, Any]) -> str:
+    """``pipeline: [baseline] 1400 of 2002 steps; converged: ...`` for a finished training stage."""
+    training = result.get("training") or {}
+    conv = training.get("convergence") or {}
+    budget = training.get("budget") or {}
+    return (f"pipeline: [{name}] {training.get('steps_done', '?')} of {budget.get('steps', '?')} optimizer steps; "
+            f"{conv.get('verdict', 'no convergence verdict')}")
+
+
 def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Run the configured stages (`cfg.stages`) into `cfg.paths.output_dir`.
 
@@ -196,6 +240,7 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         inputs = _inputs(ctx, name, configs, digests, data_digest)
         record = None if name in stale else records.get(name)
         _check_unchanged(ctx, name, record, inputs)
+        _gate(ctx, name, will_run=name not in ctx.results)
         if name in ctx.results:
             log.info("pipeline: [%s] already done (%.0f s), skipped", name, ctx.results[name].get("seconds", 0))
             continue
@@ -219,6 +264,8 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         ctx.results[name] = result
         write_report(ctx)
         log.info("pipeline: [%s] done in %.0f s", name, result["seconds"])
+        if "training" in result:
+            log.info("%s", _training_line(name, result))
     report = write_report(ctx)
     log.info("pipeline: report %s", report)
     return ctx.results

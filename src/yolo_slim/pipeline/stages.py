@@ -59,6 +59,7 @@ class StageContext:
         img_size: the input size every stage uses.
         planned: the stages this run will still run; while `preflight`, their
             outputs are placeholders such as ``<baseline.best_weights>``.
+        gate: the gate's checks (`yolo_slim.pipeline.gate`) by the stage checked.
     """
 
     cfg: DictConfig
@@ -69,6 +70,7 @@ class StageContext:
     planned: frozenset[str] = frozenset()
     preflight: bool = False
     composed: dict[tuple[str, ...], DictConfig] = field(default_factory=dict, repr=False)
+    gate: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def stage_dir(self, name: str) -> Path:
         return self.run_dir / f"{STAGES.index(name) + 1:02d}_{name}"
@@ -112,7 +114,9 @@ def train_jobs(ctx: StageContext, name: str) -> list[Job]:
     out = ctx.stage_dir(name)
     inputs: dict[str, Any] = {}
     if name == "sparsity":
-        inputs = {"weights": ctx.need("baseline", "best_weights")}
+        # the baseline's own cfg: its architecture, size and (fitted) anchors go with its weights
+        weights = ctx.need("baseline", "best_weights")
+        inputs = {"model": {"cfg": ctx.need("baseline", "cfg")}, "weights": weights}
     elif name == "finetune":
         source = "layer_sweep" if "layer_sweep" in ctx.results or "layer_sweep" in ctx.planned else "channel_sweep"
         inputs = {"model": {"cfg": ctx.need(source, "cfg")}, "weights": ctx.need(source, "weights")}
@@ -245,10 +249,12 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 def run_train(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
     """Stages 1, 2, 5: baseline, sparsity training from the baseline, fine-tuning of the slim model."""
-    from yolo_slim.train_task import train
+    from yolo_slim.train_task import read_summary, train
 
     metrics, artifacts = train(configs["train"])
-    return {"metrics": _floats(metrics), "artifacts": _paths(artifacts)}
+    summary = read_summary(artifacts["run_dir"]) or {}
+    training = {k: summary.get(k) for k in ("budget", "steps_done", "epochs_done", "convergence", "anchors")}
+    return {"metrics": _floats(metrics), "artifacts": _paths(artifacts), "training": training}
 
 
 def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
