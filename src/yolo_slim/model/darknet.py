@@ -115,11 +115,18 @@ class Darknet(nn.Module):
             eval mode: Tensor[B, N, 5+C] decoded (cx, cy, w, h pixels, objectness, classes).
         """
         maps = self.forward_maps(x)
-        heads = self.heads
         if self.training:
-            return [h.reshape(m) for h, m in zip(heads, maps)]
-        input_hw = (x.shape[2], x.shape[3])
-        return torch.cat([h.decode(m, input_hw) for h, m in zip(heads, maps)], 1)
+            return self.raw_outputs(maps)
+        return self.decode_maps(maps, (x.shape[2], x.shape[3]))
+
+    def raw_outputs(self, maps: list[Tensor]) -> list[Tensor]:
+        """The train-mode output of `forward_maps`'s maps: per head Tensor[B, A, H, W, 5+C] raw values."""
+        return [h.reshape(m) for h, m in zip(self.heads, maps)]
+
+    def decode_maps(self, maps: list[Tensor], input_hw: tuple[int, int]) -> Tensor:
+        """The eval-mode output of `forward_maps`'s maps at input (height, width) pixels:
+        Tensor[B, N, 5+C] (cx, cy, w, h pixels, objectness, classes), all heads concatenated."""
+        return torch.cat([h.decode(m, input_hw) for h, m in zip(self.heads, maps)], 1)
 
     # ------------------------------------------------------------------ darknet files
 
