@@ -11,8 +11,11 @@ takes no part in equality, so `parse(write(parse(x))) == parse(x)`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal, TypeVar, Union
+
+T = TypeVar("T")
 
 Activation = Literal["leaky", "relu", "mish", "swish", "logistic", "linear"]
 ACTIVATIONS: tuple[str, ...] = ("leaky", "relu", "mish", "swish", "logistic", "linear")
@@ -59,6 +62,11 @@ class ConvSection:
     def padding_px(self) -> int:
         """Zero padding on each side, in pixels."""
         return self.size // 2 if self.pad else self.padding
+
+    def is_depthwise(self, in_channels: int) -> bool:
+        """Whether this conv is depthwise at `in_channels` inputs (groups == inputs ==
+        filters, more than one): input channel c feeds output channel c alone."""
+        return self.groups > 1 and self.groups == in_channels == self.filters
 
 
 @dataclass(frozen=True)
@@ -162,10 +170,22 @@ def section_name(section: LayerSection) -> str:
     return SECTION_NAMES[type(section)]
 
 
+def previous_layer(index: int) -> int:
+    """The id of the layer before layer `index`, what a layer reads unless its section
+    names sources; -1 (the network input) for layer 0."""
+    return index - 1
+
+
+def layer_input(values: Sequence[T], index: int, network_input: T) -> T:
+    """From a per-layer sequence (shapes, channel positions, ...), the entry layer `index`
+    reads as its input: the previous layer's, or `network_input` for layer 0."""
+    return values[index - 1] if index > 0 else network_input
+
+
 def layer_inputs(index: int, section: LayerSection) -> tuple[int, ...]:
     """Absolute ids of the layers a layer reads; -1 stands for the network input."""
     if isinstance(section, RouteSection):
         return section.sources
     if isinstance(section, ShortcutSection):
-        return (index - 1, *section.sources)
-    return (index - 1,)
+        return (previous_layer(index), *section.sources)
+    return (previous_layer(index),)
