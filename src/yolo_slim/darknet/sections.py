@@ -1,4 +1,4 @@
-"""Typed darknet cfg sections.
+"""Typed darknet cfg sections and `DarknetCfg`, the network they make up.
 
 One frozen dataclass per supported darknet layer type. Every layer reference is an
 absolute layer id (0-based, `[net]` not counted), resolved once by the parser, so
@@ -7,6 +7,9 @@ nothing downstream does index arithmetic. Keys that only darknet's trainer reads
 
 `line` records where the section started in its file (for error messages) and
 takes no part in equality, so `parse(write(parse(x))) == parse(x)`.
+
+The few rules about neighbouring layers live here too (`previous_layer`,
+`layer_input`, `layer_inputs`), so no other package computes layer ids.
 """
 
 from __future__ import annotations
@@ -154,6 +157,53 @@ class YoloSection:
 LayerSection = Union[
     ConvSection, ShortcutSection, RouteSection, MaxPoolSection, UpsampleSection, YoloSection
 ]
+
+@dataclass(frozen=True)
+class DarknetCfg:
+    """A parsed darknet network.
+
+    Attributes:
+        net: the `[net]` section.
+        layers: layer sections; `layers[i]` is darknet layer i.
+        source: where it was read from (a path, or `<zoo:name>`), for messages.
+    """
+
+    net: NetSection
+    layers: tuple[LayerSection, ...]
+    source: str = "<memory>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DarknetCfg):
+            return NotImplemented
+        return self.net == other.net and self.layers == other.layers
+
+    def __hash__(self) -> int:
+        return hash((self.net, self.layers))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return (self.net.height, self.net.width)
+
+    def yolo_ids(self) -> list[int]:
+        """Ids of the `[yolo]` layers, in order."""
+        return [i for i, s in enumerate(self.layers) if isinstance(s, YoloSection)]
+
+    def conv_ids(self) -> list[int]:
+        """Ids of the `[convolutional]` layers, in order (the `.weights` order)."""
+        return [i for i, s in enumerate(self.layers) if isinstance(s, ConvSection)]
+
+    def inputs(self, index: int) -> tuple[int, ...]:
+        """Absolute ids of the layers layer `index` reads (-1 = network input)."""
+        return layer_inputs(index, self.layers[index])
+
+    @property
+    def num_classes(self) -> int:
+        heads = [self.layers[i] for i in self.yolo_ids()]
+        return heads[0].classes if heads else 0
+
 
 SECTION_NAMES: dict[type, str] = {
     ConvSection: "convolutional",
