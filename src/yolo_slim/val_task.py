@@ -20,7 +20,6 @@ into the run dir (`paths.output_dir`).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from yolo_slim.config.datasets import DataChoice, build_datamodule, choose_data
 from yolo_slim.config.devices import torch_device
 from yolo_slim.config.sizes import is_openvino_ir, resolve_img_size
 from yolo_slim.errors import ConfigError, DataError
-from yolo_slim.io.atomic import write_atomic
+from yolo_slim.io.atomic import write_atomic, write_json_atomic
 from yolo_slim.metrics.detection import DetectionMetrics
 from yolo_slim.metrics.val_table import ImageCounter, ValTable
 from yolo_slim.progress import track
@@ -147,7 +146,7 @@ def val(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     table = _val_ir(cfg, choice) if is_openvino_ir(cfg.weights) else _val_torch(cfg, choice)
     artifacts = {
         "run_dir": out,
-        "json": write_atomic(out / "val.json", json.dumps(table.to_dict(), indent=1) + "\n"),
+        "json": write_json_atomic(out / "val.json", table.to_dict()),
         "markdown": write_atomic(out / "val.md", table.markdown()),
     }
     print(f"{table.text()}\n\nresults: {artifacts['markdown']}, {artifacts['json']}", flush=True)
