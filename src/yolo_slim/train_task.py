@@ -35,12 +35,12 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.callbacks import EarlyStopping, ProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import build_datamodule
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.data.synthetic import builtin_preset_of
 from yolo_slim.errors import ConfigError
@@ -56,18 +56,6 @@ log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "summary.json"
 ANCHORS_NAME = "anchors.json"
-
-
-def output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir).
-
-    Callbacks and loggers interpolate the same key, so every output lands in one
-    folder, also when another Hydra app (``pipeline.py``) composes this config.
-    """
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def find_last_checkpoint(runs_root: Path, exclude: Path | None = None) -> Path | None:

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import dataset_spec, has_data
 from yolo_slim.config.devices import openvino_device
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.shapes import max_stride
 from yolo_slim.errors import ConfigError, DataError, ExportError
@@ -45,14 +45,6 @@ from yolo_slim.progress import ProgressTask, progress_task
 log = logging.getLogger(__name__)
 FORMATS = ("onnx", "openvino")
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir)."""
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def _data_sources(cfg: DictConfig, img_size: int):
@@ -134,7 +126,7 @@ def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dic
         raise ConfigError("export.precision=int8 needs calibration images: give data=PATH (a .data file, dataset folder or image folder) or data=builtin")
     torch.manual_seed(int(cfg.seed))
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)
-    out = _output_dir(cfg)
+    out = output_dir(cfg)
     names, calib_paths, valid_paths, read_labels = _data_sources(cfg, img_size)
     openvino_steps = (3 + (precision == "int8") + bool(e.speed.measure) + (bool(valid_paths) and bool(e.evaluate))) if "openvino" in formats else 0
     steps.set_total(2 + openvino_steps)
