@@ -10,17 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from yolo_slim.darknet.sections import (
-    ConvSection,
-    DarknetCfg,
-    LayerSection,
-    MaxPoolSection,
-    RouteSection,
-    ShortcutSection,
-    UpsampleSection,
-    YoloSection,
-    section_name,
-)
+from yolo_slim.darknet.sections import ConvSection, DarknetCfg, LayerSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection, section_name
 from yolo_slim.io.atomic import write_atomic
 
 

@@ -13,15 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from yolo_slim.darknet.sections import (
-    ConvSection,
-    LayerSection,
-    MaxPoolSection,
-    RouteSection,
-    ShortcutSection,
-    UpsampleSection,
-    YoloSection,
-)
+from yolo_slim.darknet.sections import ConvSection, LayerSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection
 
 Anchors = tuple[tuple[int, int], ...]
 

@@ -27,15 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from yolo_slim.darknet.sections import (
-    ConvSection,
-    MaxPoolSection,
-    RouteSection,
-    ShortcutSection,
-    UpsampleSection,
-    YoloSection,
-    layer_input,
-)
+from yolo_slim.darknet.sections import ConvSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection, layer_input
 from yolo_slim.graph import ChannelGraph
 from yolo_slim.model.layers import make_activation
 
