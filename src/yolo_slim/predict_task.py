@@ -27,22 +27,15 @@ from typing import Any
 import cv2
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import choose_data, class_names, has_data
+from yolo_slim.config.location import output_dir
 from yolo_slim.errors import ConfigError, DeployError
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.progress import track
 
 log = logging.getLogger(__name__)
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -146,7 +139,7 @@ def predict(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     from yolo_slim.deploy.writers import VideoSink, draw_detections
 
     cfg = validate_config(cfg, "predict")
-    out = _output_dir(cfg)
+    out = output_dir(cfg)
     o = cfg.output
     if o.video_suffix not in (".mp4", ".avi"):
         raise ConfigError(f"output.video_suffix: expected .mp4 or .avi, got {o.video_suffix!r}")

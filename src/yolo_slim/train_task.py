@@ -35,16 +35,16 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.callbacks import EarlyStopping, ProgressBar
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import build_datamodule
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.data.synthetic import builtin_preset_of
 from yolo_slim.errors import ConfigError
-from yolo_slim.io.atomic import write_atomic
+from yolo_slim.io.atomic import write_json_atomic
 from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
 from yolo_slim.lit.anchors import AnchorChoice, choose_anchors, fit_mode
 from yolo_slim.lit.budget import Budget, BudgetSpec, TrainingData
@@ -56,18 +56,6 @@ log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "summary.json"
 ANCHORS_NAME = "anchors.json"
-
-
-def output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir).
-
-    Callbacks and loggers interpolate the same key, so every output lands in one
-    folder, also when another Hydra app (``pipeline.py``) composes this config.
-    """
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def find_last_checkpoint(runs_root: Path, exclude: Path | None = None) -> Path | None:
@@ -161,7 +149,7 @@ def run_anchors(cfg: DictConfig, run_dir: Path, ckpt_path: Path | None, datamodu
         return choice, {"cfg_text": read_checkpoint(ckpt_path).get(CFG_KEY)}
     choice = choose_anchors(fit_mode(cfg.model.fit_anchors), model_cfg=str(cfg.model.cfg), weights=cfg.weights, demo_data=demo,
                             spec=datamodule.spec, img_size=img_size, out=run_dir / "model.cfg", seed=int(cfg.seed or 0))
-    write_atomic(run_dir / ANCHORS_NAME, json.dumps(choice.to_dict(), indent=1) + "\n")
+    write_json_atomic(run_dir / ANCHORS_NAME, choice.to_dict())
     return choice, {"cfg": choice.cfg}
 
 
@@ -246,7 +234,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "metrics": metrics,
     }
     if trainer.is_global_zero:
-        artifacts["summary"] = write_atomic(run_dir / SUMMARY_NAME, json.dumps(summary, indent=1, default=str) + "\n")
+        artifacts["summary"] = write_json_atomic(run_dir / SUMMARY_NAME, summary, default=str)
     _report(metrics, artifacts, summary)
     return metrics, artifacts
 

@@ -20,31 +20,23 @@ into the run dir (`paths.output_dir`).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import DataChoice, build_datamodule, choose_data
 from yolo_slim.config.devices import torch_device
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import is_openvino_ir, resolve_img_size
-from yolo_slim.errors import ConfigError, DataError
-from yolo_slim.io.atomic import write_atomic
+from yolo_slim.errors import DataError
+from yolo_slim.io.atomic import write_atomic, write_json_atomic
 from yolo_slim.metrics.detection import DetectionMetrics
 from yolo_slim.metrics.val_table import ImageCounter, ValTable
 from yolo_slim.progress import track
 
 log = logging.getLogger(__name__)
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def _datamodule(cfg: DictConfig, choice: DataChoice, img_size: int):
@@ -141,13 +133,13 @@ def val(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         YoloSlimError: a bad config, model file or data set.
     """
     cfg = validate_config(cfg, "val")
-    out = _output_dir(cfg)
+    out = output_dir(cfg)
     choice = choose_data(cfg.data, cfg.builtin, cfg.weights)
     log.info("val: %s on %s", _model_name(cfg), choice.origin)
     table = _val_ir(cfg, choice) if is_openvino_ir(cfg.weights) else _val_torch(cfg, choice)
     artifacts = {
         "run_dir": out,
-        "json": write_atomic(out / "val.json", json.dumps(table.to_dict(), indent=1) + "\n"),
+        "json": write_json_atomic(out / "val.json", table.to_dict()),
         "markdown": write_atomic(out / "val.md", table.markdown()),
     }
     print(f"{table.text()}\n\nresults: {artifacts['markdown']}, {artifacts['json']}", flush=True)

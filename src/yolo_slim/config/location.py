@@ -1,4 +1,4 @@
-"""Where the configs are and where a command's project folder is.
+"""Where the configs are, where a command's project folder is, and its run folder (`output_dir`).
 
 The Hydra configs live in the repository's top-level `conf/`; the wheel carries the same
 folder as the package `yolo_slim.conf` (`setup.py`), so `package_conf_dir` finds them in
@@ -19,6 +19,9 @@ from __future__ import annotations
 import importlib.resources
 import os
 from pathlib import Path
+
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.errors import ConfigError
 
@@ -49,3 +52,18 @@ def set_locations(conf_dir: Path, project_root: Path) -> None:
     """Make `conf_dir` and `project_root` the `paths.conf_dir` and `paths.root_dir` of what is composed next."""
     os.environ[CONF_ENV] = str(Path(conf_dir).resolve())
     os.environ[ROOT_ENV] = str(Path(project_root).resolve())
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    """A command's run folder, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir).
+
+    Callbacks and loggers interpolate the same key, so every output lands in one
+    folder, also when another Hydra app (``pipeline.py``) composes the config.
+
+    Raises:
+        ConfigError: the key cannot be resolved (outside a Hydra run and not set).
+    """
+    try:
+        return Path(str(cfg.paths.output_dir))
+    except (OmegaConfBaseException, ValueError) as exc:
+        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None

@@ -1,6 +1,7 @@
 """yolo_slim.darknet: darknet text and bytes only (no nn.Module).
 
-cfg parse/validate/write, `.weights` read/write, and the model zoo.
+cfg parse (`parser`), validate (`validate`), write (`writer`) and edit (`edit`),
+`load_cfg` (`cfg`), `.weights` read/write, shapes, and the model zoo.
 """
 
 from __future__ import annotations

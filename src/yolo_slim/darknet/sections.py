@@ -1,4 +1,4 @@
-"""Typed darknet cfg sections.
+"""Typed darknet cfg sections and `DarknetCfg`, the network they make up.
 
 One frozen dataclass per supported darknet layer type. Every layer reference is an
 absolute layer id (0-based, `[net]` not counted), resolved once by the parser, so
@@ -7,12 +7,18 @@ nothing downstream does index arithmetic. Keys that only darknet's trainer reads
 
 `line` records where the section started in its file (for error messages) and
 takes no part in equality, so `parse(write(parse(x))) == parse(x)`.
+
+The few rules about neighbouring layers live here too (`previous_layer`,
+`layer_input`, `layer_inputs`), so no other package computes layer ids.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal, TypeVar, Union
+
+T = TypeVar("T")
 
 Activation = Literal["leaky", "relu", "mish", "swish", "logistic", "linear"]
 ACTIVATIONS: tuple[str, ...] = ("leaky", "relu", "mish", "swish", "logistic", "linear")
@@ -59,6 +65,11 @@ class ConvSection:
     def padding_px(self) -> int:
         """Zero padding on each side, in pixels."""
         return self.size // 2 if self.pad else self.padding
+
+    def is_depthwise(self, in_channels: int) -> bool:
+        """Whether this conv is depthwise at `in_channels` inputs (groups == inputs ==
+        filters, more than one): input channel c feeds output channel c alone."""
+        return self.groups > 1 and self.groups == in_channels == self.filters
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,53 @@ LayerSection = Union[
     ConvSection, ShortcutSection, RouteSection, MaxPoolSection, UpsampleSection, YoloSection
 ]
 
+@dataclass(frozen=True)
+class DarknetCfg:
+    """A parsed darknet network.
+
+    Attributes:
+        net: the `[net]` section.
+        layers: layer sections; `layers[i]` is darknet layer i.
+        source: where it was read from (a path, or `<zoo:name>`), for messages.
+    """
+
+    net: NetSection
+    layers: tuple[LayerSection, ...]
+    source: str = "<memory>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DarknetCfg):
+            return NotImplemented
+        return self.net == other.net and self.layers == other.layers
+
+    def __hash__(self) -> int:
+        return hash((self.net, self.layers))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return (self.net.height, self.net.width)
+
+    def yolo_ids(self) -> list[int]:
+        """Ids of the `[yolo]` layers, in order."""
+        return [i for i, s in enumerate(self.layers) if isinstance(s, YoloSection)]
+
+    def conv_ids(self) -> list[int]:
+        """Ids of the `[convolutional]` layers, in order (the `.weights` order)."""
+        return [i for i, s in enumerate(self.layers) if isinstance(s, ConvSection)]
+
+    def inputs(self, index: int) -> tuple[int, ...]:
+        """Absolute ids of the layers layer `index` reads (-1 = network input)."""
+        return layer_inputs(index, self.layers[index])
+
+    @property
+    def num_classes(self) -> int:
+        heads = [self.layers[i] for i in self.yolo_ids()]
+        return heads[0].classes if heads else 0
+
+
 SECTION_NAMES: dict[type, str] = {
     ConvSection: "convolutional",
     ShortcutSection: "shortcut",
@@ -162,10 +220,22 @@ def section_name(section: LayerSection) -> str:
     return SECTION_NAMES[type(section)]
 
 
+def previous_layer(index: int) -> int:
+    """The id of the layer before layer `index`, what a layer reads unless its section
+    names sources; -1 (the network input) for layer 0."""
+    return index - 1
+
+
+def layer_input(values: Sequence[T], index: int, network_input: T) -> T:
+    """From a per-layer sequence (shapes, channel positions, ...), the entry layer `index`
+    reads as its input: the previous layer's, or `network_input` for layer 0."""
+    return values[index - 1] if index > 0 else network_input
+
+
 def layer_inputs(index: int, section: LayerSection) -> tuple[int, ...]:
     """Absolute ids of the layers a layer reads; -1 stands for the network input."""
     if isinstance(section, RouteSection):
         return section.sources
     if isinstance(section, ShortcutSection):
-        return (index - 1, *section.sources)
-    return (index - 1,)
+        return (previous_layer(index), *section.sources)
+    return (previous_layer(index),)

@@ -12,11 +12,11 @@ each head's stride is the integer darknet assumes.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import NamedTuple
 
 from yolo_slim.darknet import limits
-
 from yolo_slim.darknet.sections import (
     ConvSection,
     LayerSection,
@@ -25,6 +25,7 @@ from yolo_slim.darknet.sections import (
     ShortcutSection,
     UpsampleSection,
     YoloSection,
+    layer_input,
     section_name,
 )
 from yolo_slim.errors import CfgError
@@ -53,8 +54,18 @@ def route_channels(source: Shape, groups: int) -> int:
     return source.c // groups
 
 
+def input_channels(cfg, shapes: Sequence[Shape], index: int) -> int:
+    """The channels layer `index` reads: the previous layer's output channels, or the
+    image's for layer 0; `shapes` as `infer_shapes` returns them (any input size).
+
+    The one place that knows a layer's input channels: the model's conv blocks, the
+    `.weights` layout, the parameter count and the surgery's kernel slices all ask here.
+    """
+    return layer_input(shapes, index, image_shape(cfg)).c
+
+
 def _layer_shape(index: int, s: LayerSection, shapes: list[Shape], image: Shape, problems: list[str], where: str) -> Shape:
-    prev = shapes[index - 1] if index > 0 else image
+    prev = layer_input(shapes, index, image)
     if isinstance(s, ConvSection):
         if prev.c % s.groups or s.filters % s.groups:
             problems.append(f"{where} groups={s.groups} must divide input channels {prev.c} and filters {s.filters}")
@@ -107,7 +118,7 @@ def _infer(cfg, hw: tuple[int, int]) -> tuple[list[Shape], list[str]]:
     for index, s in enumerate(cfg.layers):
         where = f"{cfg.source}:{s.line}: [{section_name(s)}] (layer {index})"
         if isinstance(s, ConvSection):
-            c_in = shapes[index - 1].c if index > 0 else image.c
+            c_in = layer_input(shapes, index, image).c
             params += s.filters * (c_in // s.groups) * s.size * s.size + s.filters
         shape = _layer_shape(index, s, shapes, image, problems, where)
         if shape.h < 1 or shape.w < 1:
@@ -158,7 +169,7 @@ def layer_strides(cfg) -> list[Fraction]:
     """
     strides: list[Fraction] = []
     for index, s in enumerate(cfg.layers):
-        prev = strides[index - 1] if index > 0 else Fraction(1)
+        prev = layer_input(strides, index, Fraction(1))
         if isinstance(s, (ConvSection, MaxPoolSection)):
             strides.append(prev * s.stride)
         elif isinstance(s, UpsampleSection):

@@ -17,7 +17,7 @@ import numpy as np
 from yolo_slim.darknet.cfg import DarknetCfg
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.darknet.sections import ConvSection
-from yolo_slim.darknet.shapes import infer_shapes
+from yolo_slim.darknet.shapes import infer_shapes, input_channels
 from yolo_slim.errors import WeightsError
 from yolo_slim.io.finite import describe_nonfinite, first_nonfinite
 
@@ -67,7 +67,7 @@ def conv_layout(cfg: DarknetCfg) -> list[ConvParamLayout]:
     layout = []
     for i, s in enumerate(cfg.layers):
         if isinstance(s, ConvSection):
-            c_in = shapes[i - 1].c if i > 0 else cfg.net.channels
+            c_in = input_channels(cfg, shapes, i)
             layout.append(ConvParamLayout(i, s.filters, (s.filters, c_in // s.groups, s.size, s.size), bool(s.batch_normalize)))
     return layout
 

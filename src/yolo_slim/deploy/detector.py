@@ -31,6 +31,7 @@ from typing import Any, Literal, NamedTuple, Sequence
 import numpy as np
 
 from yolo_slim.deploy.graph import FRAME_INPUT, LETTERBOX_INPUT, TILE_INPUT, attach_slots, letterbox_input
+from yolo_slim.deploy.interface import ImageDetector
 from yolo_slim.deploy.mosaic import mosaic_grid, split_detections
 from yolo_slim.errors import DeployError
 from yolo_slim.export.meta import META_NAME, read_meta
@@ -73,7 +74,7 @@ class Prepared(NamedTuple):
     image_hw: tuple[int, int]
 
 
-class OpenVINODetector:
+class OpenVINODetector(ImageDetector):
     """Detect objects with an OpenVINO IR written by `export.py`.
 
     Args:
@@ -318,14 +319,6 @@ class OpenVINODetector:
         return out
 
     # ------------------------------------------------------------------ public API
-
-    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Detect in one BGR uint8 image `[H, W, 3]`.
-
-        Returns:
-            np.ndarray[K, 6] float32: x1, y1, x2, y2 (original pixels), score, class.
-        """
-        return self.detect_batch([image_bgr])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Detect in several BGR uint8 images, `frames_per_request` per inference request.

@@ -16,10 +16,10 @@ import logging
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.devices import openvino_device
+from yolo_slim.config.location import output_dir
 from yolo_slim.deploy.multistream import MODES, run_streams
 from yolo_slim.deploy.select import select_ir
 from yolo_slim.deploy.sources import FrameSource, open_source
@@ -29,14 +29,6 @@ from yolo_slim.export.meta import META_NAME, read_meta
 from yolo_slim.io.finite import check_ir_file
 
 log = logging.getLogger(__name__)
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir)."""
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
@@ -70,7 +62,7 @@ def detect(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     xml = chosen.xml
     names = read_meta(xml.parent / META_NAME)["names"]
     check_ir_file(xml)  # a corrupt or NaN IR fails here, before any output file is opened
-    out = _output_dir(cfg)
+    out = output_dir(cfg)
     sources: list[FrameSource | DeployError] = []
     for i, spec in enumerate(specs):
         try:

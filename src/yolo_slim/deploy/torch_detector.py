@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from yolo_slim.deploy.interface import ImageDetector
 from yolo_slim.model.darknet import Darknet
 from yolo_slim.ops.letterbox import boxes_to_original, letterbox
 from yolo_slim.ops.nms import non_max_suppression
@@ -22,7 +23,7 @@ from yolo_slim.ops.nms import non_max_suppression
 PAD = (114, 114, 114)
 
 
-class TorchDetector:
+class TorchDetector(ImageDetector):
     """Detect objects with a PyTorch `Darknet`.
 
     Args:
@@ -55,14 +56,6 @@ class TorchDetector:
         self.input_hw = tuple(int(v) for v in model.cfg.input_hw)
         self.conf_thres, self.iou_thres, self.max_det = float(conf_thres), float(iou_thres), int(max_det)
         self.batch = int(batch)
-
-    def detect(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Detect in one BGR uint8 image `[H, W, 3]`.
-
-        Returns:
-            np.ndarray[K, 6] float32: x1, y1, x2, y2 (original pixels), score, class.
-        """
-        return self.detect_batch([image_bgr])[0]
 
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Detect in several BGR uint8 images, `batch` per forward pass.

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_slim.darknet.cfg import DarknetCfg, write_cfg_text
-from yolo_slim.io.atomic import write_atomic
+from yolo_slim.io.atomic import write_json_atomic
 from yolo_slim.darknet.sections import YoloSection
 from yolo_slim.darknet.shapes import infer_shapes
 from yolo_slim.errors import DeployError
@@ -107,7 +107,7 @@ def build_meta(
 
 def write_meta(path: str | os.PathLike, meta: dict[str, Any]) -> Path:
     """Write `meta` as indented JSON, atomically."""
-    return write_atomic(Path(path), json.dumps(meta, indent=2) + "\n")
+    return write_json_atomic(Path(path), meta, indent=2)
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:

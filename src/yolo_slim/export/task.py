@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
 
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import dataset_spec, has_data
 from yolo_slim.config.devices import openvino_device
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.shapes import max_stride
 from yolo_slim.errors import ConfigError, DataError, ExportError
@@ -44,14 +45,6 @@ from yolo_slim.progress import ProgressTask, progress_task
 log = logging.getLogger(__name__)
 FORMATS = ("onnx", "openvino")
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir)."""
-    try:
-        return Path(str(cfg.paths.output_dir))
-    except (OmegaConfBaseException, ValueError) as exc:
-        raise ConfigError(f"paths.output_dir cannot be resolved outside a Hydra run; set it ({exc})") from None
 
 
 def _data_sources(cfg: DictConfig, img_size: int):
@@ -133,7 +126,7 @@ def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dic
         raise ConfigError("export.precision=int8 needs calibration images: give data=PATH (a .data file, dataset folder or image folder) or data=builtin")
     torch.manual_seed(int(cfg.seed))
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)
-    out = _output_dir(cfg)
+    out = output_dir(cfg)
     names, calib_paths, valid_paths, read_labels = _data_sources(cfg, img_size)
     openvino_steps = (3 + (precision == "int8") + bool(e.speed.measure) + (bool(valid_paths) and bool(e.evaluate))) if "openvino" in formats else 0
     steps.set_total(2 + openvino_steps)
@@ -171,11 +164,12 @@ def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dic
         if "onnx" in formats:
             staged["onnx"] = onnx_path
 
-        nms = {"conf_thres": float(e.conf_thres), "iou_thres": float(e.iou_thres), "max_det": int(e.max_det)} if e.nms == "graph" else None
+        nms = GraphNms(float(e.conf_thres), float(e.iou_thres), int(e.max_det)) if e.nms == "graph" else None
         if "openvino" in formats:
-            metrics.update(_export_openvino(cfg, stage.path, onnx_path, x, reference, calib_paths, hw, batch, nms, staged, steps))
+            job = IrJob(onnx_path, x, reference, calib_paths, hw, batch, nms)
+            metrics.update(_export_openvino(cfg, job, staged, steps))
         meta = build_meta(model.cfg, img_hw=hw, names=names, precision=precision if "openvino" in formats else "fp32",
-                          weights=weights, batch=batch, dynamic=dynamic, nms=nms)
+                          weights=weights, batch=batch, dynamic=dynamic, nms=asdict(nms) if nms else None)
         if "xml_fp32" in staged:  # the FP32 reference IR is a deployable model of its own
             staged["meta_fp32"] = write_meta(staged["xml_fp32"].parent / META_NAME, {**meta, "precision": "fp32"})
         staged["meta"] = write_meta(stage.path / META_NAME, meta)
@@ -190,18 +184,53 @@ def _export(cfg: DictConfig, steps: ProgressTask) -> tuple[dict[str, float], dic
     return metrics, {name: stage.final(path) for name, path in staged.items()}
 
 
-def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, nms, artifacts, steps: ProgressTask) -> dict[str, float]:
+@dataclass(frozen=True)
+class GraphNms:
+    """The NMS appended to the IR (``export.nms=graph``): thresholds in [0, 1], boxes kept per image."""
+
+    conf_thres: float
+    iou_thres: float
+    max_det: int
+
+
+@dataclass(frozen=True)
+class IrJob:
+    """What the OpenVINO step works from, all made by the ONNX step before it.
+
+    Attributes:
+        onnx_path: the checked `model.onnx` (in the staging folder).
+        sample: Float[B, 3, H, W], the parity input in [0, 1].
+        reference: Float[B, N, 5+C], PyTorch's decoded output on `sample`.
+        calib_paths: images for INT8 calibration (may be empty for fp32/fp16).
+        hw: the IR's input (height, width), pixels.
+        batch: the IR's batch size.
+        nms: the NMS to append, or None.
+    """
+
+    onnx_path: Path
+    sample: torch.Tensor
+    reference: np.ndarray
+    calib_paths: list[Path]
+    hw: tuple[int, int]
+    batch: int
+    nms: GraphNms | None
+
+
+def _export_openvino(cfg: DictConfig, job: IrJob, artifacts: dict[str, Path], steps: ProgressTask) -> dict[str, float]:
+    """Convert, check, compress or quantize, append NMS and save the IR (and its FP32
+    twin) into the staging folder beside `job.onnx_path`; the parity metrics."""
     import openvino as ov
 
     from yolo_slim.export.openvino import add_nms, convert_onnx, save_ir
 
     e = cfg.export
+    out = job.onnx_path.parent
     metrics: dict[str, float] = {}
     steps.step("OpenVINO conversion")
-    fp32 = convert_onnx(onnx_path)
+    fp32 = convert_onnx(job.onnx_path)
     steps.step("OpenVINO IR against PyTorch")
     compiled = ov.Core().compile_model(fp32, openvino_device(cfg.device), {"INFERENCE_PRECISION_HINT": "f32"})
-    report = compare_decoded(reference, compiled(x.numpy())[0], float(e.ir_parity_tol), "openvino")
+    report = compare_decoded(job.reference, compiled(job.sample.numpy())[0], float(e.ir_parity_tol), "openvino")
     metrics.update(report.as_metrics("export/ir_parity"))
     if not report.ok:
         raise ExportError(f"export: the FP32 IR differs from PyTorch by {report.rel_error:.2e} of scale (> {report.tolerance:.0e})")
@@ -210,18 +239,19 @@ def _export_openvino(cfg, out, onnx_path, x, reference, calib_paths, hw, batch, 
         from yolo_slim.export.quantize import load_calibration_images, quantize_int8
 
         steps.step("INT8 quantization")
-        inputs = load_calibration_images(calib_paths, hw, int(e.calibration_images))
+        inputs = load_calibration_images(job.calib_paths, job.hw, int(e.calibration_images))
         metrics["export/calibration_images"] = float(len(inputs))
-        fp32_ref = convert_onnx(onnx_path)  # quantize works on its own copy
-        model = quantize_int8(fp32_ref, inputs, int(e.calibration_images), batch)
+        fp32_ref = convert_onnx(job.onnx_path)  # quantize works on its own copy
+        model = quantize_int8(fp32_ref, inputs, int(e.calibration_images), job.batch)
+    nms = job.nms
     if nms is not None:
-        model = add_nms(model, nms["conf_thres"], nms["iou_thres"], nms["max_det"])
+        model = add_nms(model, nms.conf_thres, nms.iou_thres, nms.max_det)
     steps.step(f"save the {e.precision.upper()} IR")
     xml = save_ir(model, out / "model.xml", fp16=e.precision == "fp16")
     artifacts["xml"], artifacts["bin"] = xml, xml.with_suffix(".bin")
     if e.precision != "fp32":
         # keep an FP32 IR beside for the accuracy comparison (and for users who want both)
-        ref = add_nms(convert_onnx(onnx_path), nms["conf_thres"], nms["iou_thres"], nms["max_det"]) if nms else convert_onnx(onnx_path)
+        ref = add_nms(convert_onnx(job.onnx_path), nms.conf_thres, nms.iou_thres, nms.max_det) if nms else convert_onnx(job.onnx_path)
         artifacts["xml_fp32"] = save_ir(ref, out / "fp32" / "model.xml", fp16=False)
     return metrics
 

@@ -38,6 +38,7 @@ from yolo_slim.darknet.sections import (
     ShortcutSection,
     UpsampleSection,
     YoloSection,
+    layer_input,
     section_name,
 )
 from yolo_slim.darknet.shapes import Shape, infer_shapes
@@ -148,6 +149,17 @@ class ChannelGraph:
         nodes = np.flatnonzero(self.node_coupled == coupled)
         return [(int(self.node_layer[n]), int(self.node_channel[n])) for n in nodes]
 
+    def unit_of(self, layers: tuple[int, ...]) -> ResidualUnit:
+        """The residual unit occupying exactly `layers` (an entry of a plan's ``removed_units``).
+
+        Raises:
+            KeyError: no removable unit of this graph has these layers.
+        """
+        for unit in self.units:
+            if unit.layers == tuple(layers):
+                return unit
+        raise KeyError(f"layers {list(layers)} are not a removable residual unit")
+
     def group_of(self, layer: int) -> ChannelGroup:
         """The channel group holding conv `layer`'s outputs."""
         for group in self.groups:
@@ -179,10 +191,6 @@ class _UnionFind:
 
     def roots(self) -> np.ndarray:
         return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
-
-
-def _is_depthwise(section: ConvSection, c_in: int) -> bool:
-    return section.groups > 1 and section.groups == c_in == section.filters
 
 
 def _find_units(cfg: DarknetCfg, readers: dict[int, set[int]]) -> tuple[ResidualUnit, ...]:
@@ -239,11 +247,11 @@ def build_graph(cfg: DarknetCfg) -> ChannelGraph:
     for i, s in enumerate(cfg.layers):
         for src in cfg.inputs(i):
             readers.setdefault(src, set()).add(i)
-        prev = pos[i - 1] if i > 0 else image
+        prev = layer_input(pos, i, image)
         where = f"{section_name(s)} layer {i}"
         if isinstance(s, ConvSection):
             own = np.arange(conv_nodes[i], conv_nodes[i] + s.filters, dtype=np.int64)
-            if _is_depthwise(s, len(prev)):
+            if s.is_depthwise(len(prev)):
                 for a, b in zip(own, prev):
                     uf.union(int(a), int(b))
             elif s.groups > 1:

@@ -13,11 +13,13 @@ a program opens for writing (``tempfile.mkstemp`` would make them private, 0600)
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
@@ -78,3 +80,13 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
     return path
+
+
+def write_json_atomic(path: str | os.PathLike, value: Any, *, indent: int = 1, default: Callable[[Any], Any] | None = None) -> Path:
+    """Write `value` as indented JSON text ending in a newline, atomically (`write_atomic`).
+
+    Args:
+        indent: spaces per nesting level.
+        default: ``json.dumps``'s hook for values JSON has no type for (e.g. ``str``).
+    """
+    return write_atomic(path, json.dumps(value, indent=indent, default=default) + "\n")

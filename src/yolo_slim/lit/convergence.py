@@ -20,7 +20,6 @@ sign is there. The verdict, with the figures behind it, is one sentence
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -31,7 +30,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 
-from yolo_slim.io.atomic import write_atomic
+from yolo_slim.io.atomic import write_json_atomic
 
 Status = Literal["converged", "improving", "unvalidated"]
 
@@ -214,7 +213,7 @@ class ConvergenceMonitor(pl.Callback):
                                          stopped_early=stopped)
         if self.path is not None and trainer.is_global_zero:
             body = {**self.result.to_dict(), "history": [asdict(p) for p in self.history]}
-            write_atomic(self.path, json.dumps(body, indent=1) + "\n")
+            write_json_atomic(self.path, body)
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": [asdict(p) for p in self.history]}

@@ -8,7 +8,7 @@ Per head (ordered by stride, strides taken from feature-map sizes):
   all heads, darknet's rule). Optionally the two neighbouring cells nearest to the
   centre also predict it (useful with ``scale_x_y >= 2``).
 - *box*: ``1 - CIoU`` (or GIoU) between the decoded box and the target, in grid
-  units; decoding is `YoloHead.decode`'s, so ``scale_x_y`` and ``new_coords`` heads
+  units; decoding is `ops.decode.decode_cell_boxes`, the head's own, so ``scale_x_y`` and ``new_coords`` heads
   train with exactly the geometry they are evaluated with.
 - *objectness*: BCE against the (detached, clamped) IoU of the assigned prediction,
   0 elsewhere, weighted per scale (``balance``).
@@ -31,6 +31,7 @@ from torch import Tensor
 from yolo_slim.errors import ConfigError
 from yolo_slim.model.yolo_head import YoloHead
 from yolo_slim.ops.boxes import bbox_iou
+from yolo_slim.ops.decode import decode_cell_boxes
 
 _DEFAULT_BALANCE = {1: (1.0,), 2: (4.0, 1.0), 3: (4.0, 1.0, 0.4), 4: (4.0, 1.0, 0.25, 0.06), 5: (4.0, 1.0, 0.25, 0.06, 0.02)}
 _EXP_CLAMP = 6.0  # exp(6) = 403 anchor widths: larger boxes carry no gradient through tw
@@ -147,13 +148,7 @@ class YoloLoss:
             b, a, gj, gi, tbox, tcls, anchors = assignments[i]
             if b.numel():
                 ps = p[b, a, gj, gi]
-                k = head.scale_x_y
-                if head.new_coords:
-                    pxy = ps[:, :2] * k - (k - 1.0) / 2.0
-                    pwh = 4.0 * ps[:, 2:4] ** 2 * anchors
-                else:
-                    pxy = ps[:, :2].sigmoid() * k - (k - 1.0) / 2.0
-                    pwh = torch.exp(ps[:, 2:4].clamp(max=_EXP_CLAMP)) * anchors
+                pxy, pwh = decode_cell_boxes(ps, anchors, head.scale_x_y, head.new_coords, max_log_wh=_EXP_CLAMP)
                 iou = bbox_iou(torch.cat((pxy, pwh), 1), tbox, kind=self.iou_kind)
                 lbox = lbox + (1.0 - iou).mean()
                 obj_target[b, a, gj, gi] = iou.detach().clamp(min=0).to(obj_target.dtype)

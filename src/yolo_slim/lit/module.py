@@ -260,11 +260,10 @@ class YoloLitModule(pl.LightningModule):
         images, targets = batch["images"], batch["targets"]
         hw = (images.shape[2], images.shape[3])
         model = self.eval_model
-        maps = model.forward_maps(images)
-        heads = model.heads
-        _, parts = self.criterion([h.reshape(m) for h, m in zip(heads, maps)], targets, hw)
+        maps = model.forward_maps(images)  # one pass serves both the loss and the detections
+        _, parts = self.criterion(model.raw_outputs(maps), targets, hw)
         self._log_losses("val", parts, images.shape[0], on_step=False, on_epoch=True, sync_dist=True)
-        decoded = torch.cat([h.decode(m, hw) for h, m in zip(heads, maps)], 1)
+        decoded = model.decode_maps(maps, hw)
         v = self.hparams.val
         detections = non_max_suppression(decoded, v["conf_thres"], v["iou_thres"], max_det=v["max_det"])
         self.val_metrics.update(detections, targets_to_pixels(targets, images.shape[0], hw))

@@ -21,7 +21,6 @@ run goes on. The per-epoch record is callback state, so a resumed run's
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ import pytorch_lightning as pl
 from torch import Tensor
 
 from yolo_slim.errors import ConfigError, DataError
-from yolo_slim.io.atomic import write_atomic
+from yolo_slim.io.atomic import write_json_atomic
 from yolo_slim.lit.callbacks import best_checkpoint, ema_model_from_checkpoint
 from yolo_slim.metrics.confusion import ConfusionMatrix
 from yolo_slim.metrics.detection import DetectionCurves, DetectionMetrics
@@ -149,7 +148,7 @@ class RunPlots(pl.Callback):
         self._draw("PR_curve.png", lambda path: plot_pr_curves({"": (curves.recall_grid, curves.pr_precision)}, names, path))
         self._draw("F1_curve.png", lambda path: plot_f1_curves(curves, names, path))
         self._draw("confusion_matrix.png", lambda path: plot_confusion_matrix(confusion, names, path))
-        self._draw("confusion_matrix.json", lambda path: write_atomic(path, json.dumps(confusion.to_dict(names), indent=1) + "\n"))
+        self._draw("confusion_matrix.json", lambda path: write_json_atomic(path, confusion.to_dict(names)))
         if first is not None:
             batch, detections, targets = first
             score = confusion.score_threshold

@@ -24,8 +24,9 @@ from yolo_slim.darknet.sections import (
     ShortcutSection,
     UpsampleSection,
     YoloSection,
+    previous_layer,
 )
-from yolo_slim.darknet.shapes import infer_shapes
+from yolo_slim.darknet.shapes import infer_shapes, input_channels
 from yolo_slim.darknet.weights import WeightsHeader, read_darknet_weights, write_darknet_weights
 from yolo_slim.model.layers import ConvBlock, MaxPool, Route, Shortcut, Upsample
 from yolo_slim.model.yolo_head import YoloHead
@@ -62,12 +63,11 @@ class Darknet(nn.Module):
         shapes = infer_shapes(cfg)
         self.layers = nn.ModuleList()
         for i, section in enumerate(cfg.layers):
-            in_channels = shapes[i - 1].c if i > 0 else cfg.net.channels
-            self.layers.append(_build_layer(section, in_channels))
+            self.layers.append(_build_layer(section, input_channels(cfg, shapes, i)))
         self.inputs = [cfg.inputs(i) for i in range(len(cfg.layers))]
         self.head_ids = cfg.yolo_ids()
-        needed = {src for i, srcs in enumerate(self.inputs) for src in srcs if src != i - 1}
-        self._keep = needed | {h - 1 for h in self.head_ids}
+        needed = {src for i, srcs in enumerate(self.inputs) for src in srcs if src != previous_layer(i)}
+        self._keep = needed | {previous_layer(h) for h in self.head_ids}
         self.header = WeightsHeader()
 
     @classmethod
@@ -96,7 +96,7 @@ class Darknet(nn.Module):
         for i, layer in enumerate(self.layers):
             srcs = self.inputs[i]
             if isinstance(layer, (Route, Shortcut)):
-                out = layer([prev if s == i - 1 else cache[s] for s in srcs])
+                out = layer([prev if s == previous_layer(i) else cache[s] for s in srcs])
             elif isinstance(layer, YoloHead):
                 maps.append(prev)
                 out = prev
@@ -115,11 +115,18 @@ class Darknet(nn.Module):
             eval mode: Tensor[B, N, 5+C] decoded (cx, cy, w, h pixels, objectness, classes).
         """
         maps = self.forward_maps(x)
-        heads = self.heads
         if self.training:
-            return [h.reshape(m) for h, m in zip(heads, maps)]
-        input_hw = (x.shape[2], x.shape[3])
-        return torch.cat([h.decode(m, input_hw) for h, m in zip(heads, maps)], 1)
+            return self.raw_outputs(maps)
+        return self.decode_maps(maps, (x.shape[2], x.shape[3]))
+
+    def raw_outputs(self, maps: list[Tensor]) -> list[Tensor]:
+        """The train-mode output of `forward_maps`'s maps: per head Tensor[B, A, H, W, 5+C] raw values."""
+        return [h.reshape(m) for h, m in zip(self.heads, maps)]
+
+    def decode_maps(self, maps: list[Tensor], input_hw: tuple[int, int]) -> Tensor:
+        """The eval-mode output of `forward_maps`'s maps at input (height, width) pixels:
+        Tensor[B, N, 5+C] (cx, cy, w, h pixels, objectness, classes), all heads concatenated."""
+        return torch.cat([h.decode(m, input_hw) for h, m in zip(self.heads, maps)], 1)
 
     # ------------------------------------------------------------------ darknet files
 
@@ -134,19 +141,28 @@ class Darknet(nn.Module):
     def load_darknet_weights(self, path: str | os.PathLike, cutoff: int | None = None) -> WeightsHeader:
         """Load a darknet `.weights` file (only layers `< cutoff` when given)."""
         header, arrays = read_darknet_weights(path, self.cfg, cutoff)
+        self.load_arrays(arrays)
+        self.header = header
+        return header
+
+    def load_arrays(self, arrays: dict[int, dict[str, np.ndarray]]) -> None:
+        """Copy per-conv `.weights` arrays (`read_darknet_weights`'s layout, keyed by conv
+        layer id) into the conv blocks they name; other blocks keep their values."""
         with torch.no_grad():
             for i, parts in arrays.items():
                 block = self.layers[i]
-                block.conv.weight.copy_(torch.from_numpy(parts["weight"]))
+
+                def put(target: Tensor, name: str) -> None:
+                    target.copy_(torch.from_numpy(np.asarray(parts[name], dtype=np.float32)))
+
+                put(block.conv.weight, "weight")
                 if block.bn is not None:
-                    block.bn.bias.copy_(torch.from_numpy(parts["beta"]))
-                    block.bn.weight.copy_(torch.from_numpy(parts["gamma"]))
-                    block.bn.running_mean.copy_(torch.from_numpy(parts["running_mean"]))
-                    block.bn.running_var.copy_(torch.from_numpy(parts["running_var"]))
+                    put(block.bn.bias, "beta")
+                    put(block.bn.weight, "gamma")
+                    put(block.bn.running_mean, "running_mean")
+                    put(block.bn.running_var, "running_var")
                 else:
-                    block.conv.bias.copy_(torch.from_numpy(parts["bias"]))
-        self.header = header
-        return header
+                    put(block.conv.bias, "bias")
 
     def darknet_arrays(self) -> dict[int, dict[str, np.ndarray]]:
         """Per conv layer id, the float32 arrays a `.weights` file stores."""

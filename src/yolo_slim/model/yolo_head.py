@@ -1,15 +1,7 @@
 """The `[yolo]` head: reshaping a head map and decoding it as darknet does.
 
-Decoding (darknet `yolo_layer.c`), for grid cell (gx, gy), stride s (input pixels per
-cell, from feature-map sizes) and anchor (aw, ah) in input pixels:
-
-- classic:    x = (sigmoid(tx) * k - (k - 1) / 2 + gx) * s,  w = exp(tw) * aw,
-              objectness and classes = sigmoid
-- new_coords: x = (tx * k - (k - 1) / 2 + gx) * s,           w = 4 * tw**2 * aw,
-              the conv's own logistic activation already squashed every value
-
-with k = scale_x_y. The grid is built from the input tensor's shape on every call,
-never cached, so exported graphs keep a free height and width.
+The decode itself (darknet `yolo_layer.c`'s formulas) is `yolo_slim.ops.decode`; the
+head holds a layer's anchors (input pixels), ``scale_x_y`` and ``new_coords``.
 """
 
 from __future__ import annotations
@@ -18,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from yolo_slim.darknet.sections import YoloSection
+from yolo_slim.ops.decode import decode_head
 
 
 class YoloHead(nn.Module):
@@ -38,7 +31,7 @@ class YoloHead(nn.Module):
         return x.view(b, self.num_anchors, self.num_classes + 5, h, w).permute(0, 1, 3, 4, 2).contiguous()
 
     def decode(self, x: Tensor, input_hw: tuple[int, int]) -> Tensor:
-        """Decode a raw head map.
+        """Decode a raw head map (`yolo_slim.ops.decode.decode_head`).
 
         Args:
             x: Tensor[B, A*(5+C), H, W], the head's input.
@@ -48,23 +41,4 @@ class YoloHead(nn.Module):
             Tensor[B, A*H*W, 5+C]: cx, cy, w, h in input pixels, objectness, class
             probabilities.
         """
-        p = self.reshape(x)
-        _, _, h, w, _ = p.shape
-        stride_y = input_hw[0] / h
-        stride_x = input_hw[1] / w
-        gy, gx = torch.meshgrid(
-            torch.arange(h, device=x.device, dtype=p.dtype),
-            torch.arange(w, device=x.device, dtype=p.dtype),
-            indexing="ij",
-        )
-        grid = torch.stack((gx, gy), -1)  # (H, W, 2)
-        anchors = self.anchors.to(p.dtype).view(1, self.num_anchors, 1, 1, 2)
-        k = self.scale_x_y
-        if self.new_coords:
-            xy, wh, rest = p[..., :2], 4.0 * p[..., 2:4] ** 2 * anchors, p[..., 4:]
-        else:
-            xy, wh, rest = p[..., :2].sigmoid(), torch.exp(p[..., 2:4]) * anchors, p[..., 4:].sigmoid()
-        xy = xy * k - (k - 1.0) / 2.0 + grid
-        xy = xy * torch.tensor([stride_x, stride_y], dtype=p.dtype, device=p.device)
-        out = torch.cat((xy, wh, rest), -1)
-        return out.view(out.shape[0], -1, out.shape[-1])
+        return decode_head(self.reshape(x), self.anchors, input_hw, self.scale_x_y, self.new_coords)

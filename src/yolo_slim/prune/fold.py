@@ -27,7 +27,7 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from yolo_slim.darknet.sections import ConvSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection
+from yolo_slim.darknet.sections import ConvSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection, layer_input
 from yolo_slim.graph import ChannelGraph
 from yolo_slim.model.layers import make_activation
 
@@ -63,7 +63,7 @@ def fold_constants(graph: ChannelGraph, arrays: Arrays, keep: np.ndarray, remove
         graph: the channel graph of the original cfg.
         arrays: per conv id, the `.weights` arrays; not modified.
         keep: Bool[graph.num_coupled], the coupled channels the compact network keeps.
-        removed_units: layer ids of each removed residual unit.
+        removed_units: layer ids of each removed residual unit (units of `graph`).
 
     Returns:
         New arrays (consumers' `running_mean`/`bias` updated, the rest shared with the
@@ -71,8 +71,9 @@ def fold_constants(graph: ChannelGraph, arrays: Arrays, keep: np.ndarray, remove
         shortcut or a `[yolo]` head on a kept channel).
     """
     cfg = graph.cfg
-    removed = {i for unit in removed_units for i in unit}
-    unit_last = {unit[-2] for unit in removed_units}
+    units = [graph.unit_of(layers) for layers in removed_units]
+    removed = {i for unit in units for i in unit.layers}
+    unit_last = {unit.last_conv for unit in units}
     out: Arrays = {i: dict(p) for i, p in arrays.items()}
     offsets: dict[int, np.ndarray] = {}
     notes: list[str] = []
@@ -82,7 +83,7 @@ def fold_constants(graph: ChannelGraph, arrays: Arrays, keep: np.ndarray, remove
         return ~keep[graph.positions[layer]]
 
     for i, s in enumerate(cfg.layers):
-        prev = d[i - 1] if i > 0 else None
+        prev = layer_input(d, i, None)
         if isinstance(s, ConvSection):
             if i in unit_last:
                 d.append(constant_output(s, arrays[i]))

@@ -53,8 +53,9 @@ def mask_model(
         cut = ~keep[graph.positions[layer]]
         if cut.any():
             targets[layer] = cut
-    for unit in plan.removed_units:
-        targets[unit[-2]] = np.ones(graph.shapes[unit[-2]].c, dtype=bool)
+    for layers in plan.removed_units:
+        last = graph.unit_of(layers).last_conv
+        targets[last] = np.ones(graph.shapes[last].c, dtype=bool)
     with torch.no_grad():
         for layer, cut in targets.items():
             block = blocks[layer]

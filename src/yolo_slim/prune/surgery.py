@@ -16,17 +16,45 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from yolo_slim.darknet.cfg import DarknetCfg, remove_layers
-from yolo_slim.darknet.sections import ConvSection
+from yolo_slim.darknet.sections import ConvSection, layer_input
+from yolo_slim.darknet.shapes import input_channels
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.prune.fold import Arrays, fold_constants
 from yolo_slim.prune.plan import PrunePlan, check_plan
 
 
-def _is_depthwise(section: ConvSection, c_in: int) -> bool:
-    return section.groups > 1 and section.groups == c_in == section.filters
+def _compact_layers(cfg: DarknetCfg, graph: ChannelGraph, keep: np.ndarray, removed: frozenset[int]) -> tuple[DarknetCfg, dict[int, int] | None]:
+    """The one section rewrite: each kept conv's ``filters`` (and ``groups`` when
+    depthwise) set to its kept channels, then the removed layers deleted.
+
+    Returns:
+        The compact cfg and the map old id -> new id (None when no layer is removed).
+    """
+    layers = list(cfg.layers)
+    for i, s in enumerate(cfg.layers):
+        if isinstance(s, ConvSection) and i not in removed:
+            kept = int(np.count_nonzero(keep[graph.positions[i]]))
+            if kept != s.filters:
+                depthwise = s.is_depthwise(input_channels(cfg, graph.shapes, i))
+                layers[i] = replace(s, filters=kept, groups=kept) if depthwise else replace(s, filters=kept)
+    new_cfg = replace(cfg, layers=tuple(layers))
+    if not removed:
+        return new_cfg, None
+    return remove_layers(new_cfg, set(removed))
+
+
+def _slice_conv(section: ConvSection, parts: dict[str, np.ndarray], out_idx: np.ndarray, in_idx: np.ndarray, c_in: int) -> dict[str, np.ndarray]:
+    """One conv's `.weights` arrays cut to output channels `out_idx` and, for a dense
+    conv, input channels `in_idx` (a depthwise conv's inputs follow its outputs)."""
+    full_out = len(out_idx) == section.filters
+    weight = parts["weight"] if full_out else parts["weight"][out_idx]
+    if section.groups == 1 and len(in_idx) != c_in:
+        weight = weight[:, in_idx]
+    new_parts = {k: (v if full_out else v[out_idx]) for k, v in parts.items() if k != "weight"}
+    new_parts["weight"] = np.ascontiguousarray(weight)
+    return new_parts
 
 
 def apply_plan_arrays(
@@ -59,34 +87,17 @@ def apply_plan_arrays(
     if fold:
         arrays, notes = fold_constants(graph, arrays, keep, plan.removed_units)
     removed = plan.removed_layers
-    layers = list(cfg.layers)
     sliced: Arrays = {}
     image = np.arange(cfg.net.channels)
     for i, s in enumerate(cfg.layers):
         if not isinstance(s, ConvSection) or i in removed:
             continue
         out_idx = np.flatnonzero(keep[graph.positions[i]])
-        in_idx = np.flatnonzero(keep[graph.positions[i - 1]]) if i > 0 else image
-        c_in = graph.shapes[i - 1].c if i > 0 else cfg.net.channels
-        parts = arrays[i]
-        weight = parts["weight"]
-        full_out = len(out_idx) == s.filters
-        depthwise = _is_depthwise(s, c_in)
-        if depthwise:
-            new_weight = weight if full_out else weight[out_idx]
-            layers[i] = replace(s, filters=len(out_idx), groups=len(out_idx))
-        else:
-            new_weight = weight if full_out else weight[out_idx]
-            if s.groups == 1 and len(in_idx) != c_in:
-                new_weight = new_weight[:, in_idx]
-            if not full_out:
-                layers[i] = replace(s, filters=len(out_idx))
-        new_parts = {k: (v if full_out else v[out_idx]) for k, v in parts.items() if k != "weight"}
-        new_parts["weight"] = np.ascontiguousarray(new_weight)
-        sliced[i] = new_parts
-    new_cfg = replace(cfg, layers=tuple(layers))
-    if removed:
-        new_cfg, new_id = remove_layers(new_cfg, set(removed))
+        source = layer_input(graph.positions, i, None)  # None: the image, never cut
+        in_idx = image if source is None else np.flatnonzero(keep[source])
+        sliced[i] = _slice_conv(s, arrays[i], out_idx, in_idx, input_channels(cfg, graph.shapes, i))
+    new_cfg, new_id = _compact_layers(cfg, graph, keep, removed)
+    if new_id is not None:
         sliced = {new_id[i]: p for i, p in sliced.items()}
     return new_cfg, sliced, notes
 
@@ -95,34 +106,7 @@ def compact_cfg(graph: ChannelGraph, plan: PrunePlan) -> DarknetCfg:
     """The compact cfg `plan` leads to, without touching any weights (for cost
     predictions such as "BFLOPs after pruning at 0.7")."""
     keep = check_plan(graph, plan)
-    cfg = graph.cfg
-    layers = list(cfg.layers)
-    for i, s in enumerate(cfg.layers):
-        if isinstance(s, ConvSection) and i not in plan.removed_layers:
-            kept = int(np.count_nonzero(keep[graph.positions[i]]))
-            if kept != s.filters:
-                c_in = graph.shapes[i - 1].c if i > 0 else cfg.net.channels
-                layers[i] = replace(s, filters=kept, groups=kept) if _is_depthwise(s, c_in) else replace(s, filters=kept)
-    new_cfg = replace(cfg, layers=tuple(layers))
-    if plan.removed_layers:
-        new_cfg, _ = remove_layers(new_cfg, set(plan.removed_layers))
-    return new_cfg
-
-
-def load_arrays(model: "Darknet", arrays: Arrays) -> None:  # noqa: F821
-    """Copy per-conv `.weights` arrays into a model built from the matching cfg."""
-    blocks = model.conv_blocks()
-    with torch.no_grad():
-        for i, block in blocks.items():
-            parts = arrays[i]
-            block.conv.weight.copy_(torch.from_numpy(np.asarray(parts["weight"], dtype=np.float32)))
-            if block.bn is not None:
-                block.bn.bias.copy_(torch.from_numpy(np.asarray(parts["beta"], dtype=np.float32)))
-                block.bn.weight.copy_(torch.from_numpy(np.asarray(parts["gamma"], dtype=np.float32)))
-                block.bn.running_mean.copy_(torch.from_numpy(np.asarray(parts["running_mean"], dtype=np.float32)))
-                block.bn.running_var.copy_(torch.from_numpy(np.asarray(parts["running_var"], dtype=np.float32)))
-            else:
-                block.conv.bias.copy_(torch.from_numpy(np.asarray(parts["bias"], dtype=np.float32)))
+    return _compact_layers(graph.cfg, graph, keep, plan.removed_layers)[0]
 
 
 def apply_plan(model: "Darknet", plan: PrunePlan, *, graph: ChannelGraph | None = None, fold: bool = True) -> "Darknet":  # noqa: F821
@@ -138,7 +122,7 @@ def apply_plan(model: "Darknet", plan: PrunePlan, *, graph: ChannelGraph | None 
 
     new_cfg, arrays, _ = apply_plan_arrays(model.cfg, model.darknet_arrays(), plan, graph=graph, fold=fold)
     compact = Darknet(new_cfg)
-    load_arrays(compact, arrays)
+    compact.load_arrays(arrays)
     compact.header = model.header
     compact.eval()
     return compact

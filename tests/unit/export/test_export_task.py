@@ -10,101 +10,29 @@ import numpy as np
 import pytest
 import torch
 from app_configs import compose_config
+from fixtures.cfg_texts import cfg_text, conv, head, maxpool, net, route, shortcut, upsample
 
 pytestmark = pytest.mark.openvino
 
 ROOT = Path(__file__).parents[3]
 
+ODD_ANCHORS = "8,8, 12,16, 20,20, 30,30, 40,48, 60,60"
 # a "pruned" cfg: odd channel counts, a residual shortcut, a route concat, upsample and two heads
-ODD_CFG = """
-[net]
-width=96
-height=96
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=5
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=11
-size=3
-stride=2
-pad=1
-activation=mish
-
-[convolutional]
-batch_normalize=1
-filters=3
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=11
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[shortcut]
-from=-3
-activation=linear
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-batch_normalize=1
-filters=13
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask=3,4,5
-anchors=8,8, 12,16, 20,20, 30,30, 40,48, 60,60
-classes=2
-num=6
-
-[route]
-layers=-3
-
-[upsample]
-stride=2
-
-[route]
-layers=-1,4
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=8,8, 12,16, 20,20, 30,30, 40,48, 60,60
-classes=2
-num=6
-"""
+ODD_CFG = cfg_text(
+    net(96),
+    conv(5, stride=2),
+    conv(11, stride=2, activation="mish"),
+    conv(3, 1),
+    conv(11),
+    shortcut(-3),
+    maxpool(2, 2),
+    conv(13),
+    head(mask="3,4,5", anchors=ODD_ANCHORS, num=6, pad=True),
+    route("-3"),
+    upsample(2),
+    route("-1,4"),
+    head(mask="0,1,2", anchors=ODD_ANCHORS, num=6, pad=True),
+)
 
 
 def _cfg(tmp: Path, model: str, img_size: int | None = None, **export):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures.cfg_texts import cfg_text, conv, net
 
 from yolo_slim.__main__ import main
 from yolo_slim.darknet.cfg import load_cfg, parse_cfg, parse_cfg_text
@@ -113,32 +114,7 @@ def test_yolov4_tiny_splits_are_balanced_not_blocked():
 
 
 def test_grouped_conv_blocks_both_sides():
-    text = """[net]
-width=32
-height=32
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-groups=2
-activation=leaky
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-activation=leaky
-"""
+    text = cfg_text(net(32), conv(8), conv(8, groups=2), conv(8, 1, pad=False))
     g = build_graph(parse_cfg_text(text, "grouped.cfg"))
     assert g.group_of(0).prunable == 0 and "read by grouped conv 1 (groups=2)" in g.group_of(0).reasons
     assert g.group_of(1).prunable == 0 and "output of grouped conv 1 (groups=2)" in g.group_of(1).reasons

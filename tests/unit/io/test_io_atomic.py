@@ -3,13 +3,14 @@ error or an interrupt, and file modes follow the umask."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from yolo_slim.io.atomic import temporary_path, write_atomic
+from yolo_slim.io.atomic import temporary_path, write_atomic, write_json_atomic
 from yolo_slim.io.staging import staged_outputs
 
 
@@ -119,3 +120,13 @@ def test_staged_commit_of_a_subset(tmp_path: Path) -> None:
         write_atomic(stage.path / "model.onnx", b"intermediate")
         stage.commit([keep])
     assert [p.name for p in tmp_path.iterdir()] == ["model.xml"]
+
+
+def test_write_json_atomic_writes_indented_json_and_a_newline(tmp_path: Path) -> None:
+    path = write_json_atomic(tmp_path / "a" / "r.json", {"x": [1, 2], "p": Path("/w")}, indent=2, default=str)
+    text = path.read_text(encoding="utf-8")
+    assert text == '{\n  "x": [\n    1,\n    2\n  ],\n  "p": "/w"\n}\n'
+    assert json.loads(text) == {"x": [1, 2], "p": "/w"}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        write_json_atomic(tmp_path / "b.json", {"p": Path("/w")})
+    assert not (tmp_path / "b.json").exists()

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from fixtures.cfg_texts import cfg_text, conv, net, yolo
 
 from yolo_slim.darknet.cfg import parse_cfg_text
 from yolo_slim.errors import ConfigError
@@ -17,34 +18,12 @@ from yolo_slim.model.yolo_head import YoloHead
 def one_head(scale_x_y: float = 1.0, new_coords: int = 0, anchors: str = "16,16, 32,64", classes: int = 2) -> YoloHead:
     """A 64 px net with a single stride-8 head of two anchors."""
     activation = "logistic" if new_coords else "linear"
-    text = f"""[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=8
-pad=1
-activation=leaky
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters={2 * (5 + classes)}
-activation={activation}
-
-[yolo]
-mask=0,1
-anchors={anchors}
-classes={classes}
-num=2
-scale_x_y={scale_x_y}
-new_coords={new_coords}
-"""
+    text = cfg_text(
+        net(64),
+        conv(8, stride=8),
+        conv(2 * (5 + classes), 1, activation=activation, bn=False),
+        yolo("0,1", anchors, classes, 2, scale_x_y=scale_x_y, new_coords=new_coords),
+    )
     return Darknet(parse_cfg_text(text)).heads[0]
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.cfg_texts import cfg_text, conv, maxpool, net, route, shortcut, upsample
 
 from yolo_slim.darknet.cfg import load_cfg, parse_cfg_text
 from yolo_slim.darknet.shapes import Shape
@@ -75,40 +76,16 @@ def test_weights_bytes_equal_a_written_file(random_weights: Callable[..., Path],
         assert count_cost(cfg).weights_bytes == random_weights(cfg).stat().st_size
 
 
-HAND = """[net]
-width=32
-height=16
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-filters=8
-size=3
-stride=2
-pad=1
-groups=2
-activation=linear
-[maxpool]
-size=2
-stride=2
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-activation=leaky
-[shortcut]
-from=-2
-[route]
-layers=-1,-3
-[upsample]
-stride=2
-"""
+HAND = cfg_text(
+    net(32, 16),
+    conv(8),
+    conv(8, stride=2, activation="linear", bn=False, groups=2),
+    maxpool(2, 2),
+    conv(8, 1, pad=False),
+    shortcut(-2, activation=None),
+    route("-1,-3"),
+    upsample(2),
+)
 
 
 def test_per_layer_by_hand() -> None:

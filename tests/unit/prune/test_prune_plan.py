@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from prune_fixtures import irregular_model, text_model
+from fixtures.cfg_texts import cfg_text, conv, head, net
 from yolo_slim.darknet.cfg import load_cfg
 from yolo_slim.errors import PruneError
 from yolo_slim.graph import build_graph
@@ -26,35 +27,7 @@ from yolo_slim.prune.plan import (
     save_plan,
 )
 
-CHAIN = """[net]
-width=32
-height=32
-channels=3
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-filters=21
-size=1
-stride=1
-activation=linear
-[yolo]
-mask=0,1,2
-anchors=10,14, 23,27, 37,58
-classes=2
-num=3
-"""
+CHAIN = cfg_text(net(32), conv(8), conv(8), head())
 
 
 def _set_gammas(model: Darknet, gammas: dict[int, list[float]]) -> Darknet:

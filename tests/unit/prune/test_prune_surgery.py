@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from prune_fixtures import images, irregular_model, maps, rel_error, text_model, zoo_model
+from fixtures.cfg_texts import cfg_text, conv, head, maxpool, net, route, shortcut, upsample
 from yolo_slim.darknet.cfg import parse_cfg
 from yolo_slim.darknet.sections import ConvSection
 from yolo_slim.darknet.zoo import ZOO_NAMES
@@ -82,59 +83,17 @@ def test_plan_file_round_trip_gives_the_same_compact_model(tmp_path):
 
 # ----------------------------------------------------------------------------- folding
 
-ONE_BY_ONE = """[net]
-width=32
-height=32
-channels=3
-# 0
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation={act0}
-# 1
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-activation=swish
-# 2 route, maxpool, upsample carry the constants
-[route]
-layers=-1,-2
-# 3
-[maxpool]
-size=2
-stride=2
-# 4
-[upsample]
-stride=2
-# 5
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-activation=mish
-# 6
-[shortcut]
-from=-5
-activation=linear
-# 7 conv without BN: folds into its bias
-[convolutional]
-filters=21
-size=1
-stride=1
-activation=linear
-# 8
-[yolo]
-mask=0,1,2
-anchors=10,14, 23,27, 37,58
-classes=2
-num=3
-"""
+ONE_BY_ONE = cfg_text(
+    net(32),
+    conv(16, activation="{act0}"),  # 0
+    conv(16, 1, activation="swish", pad=False),  # 1
+    route("-1,-2"),  # 2 route, maxpool, upsample carry the constants
+    maxpool(2, 2),  # 3
+    upsample(2),  # 4
+    conv(16, 1, activation="mish", pad=False),  # 5
+    shortcut(-5),  # 6
+    head(),  # 7 conv without BN: folds into its bias; 8 [yolo]
+)
 
 
 @pytest.mark.parametrize("act0", ["leaky", "relu", "mish", "swish", "logistic", "linear"])
@@ -150,29 +109,7 @@ def test_beta_folding_is_exact_for_1x1_consumers(act0):
     assert rel_error(ref, maps(apply_plan(model, plan, fold=False), x)) > 1e-2  # folding is what makes it exact
 
 
-BORDER = """[net]
-width=32
-height=32
-channels=3
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-[convolutional]
-filters=21
-size=3
-stride=1
-pad=1
-activation=linear
-[yolo]
-mask=0,1,2
-anchors=10,14, 23,27, 37,58
-classes=2
-num=3
-"""
+BORDER = cfg_text(net(32), conv(16), head(size=3, pad=True))
 
 
 def test_beta_folding_into_3x3_consumer_is_exact_inside_and_approximate_on_the_border():
@@ -205,60 +142,16 @@ def test_beta_folding_border_error_is_far_below_not_folding_on_a_deep_network():
     assert mean_fold < 0.06 * mean_nofold
 
 
-LOGISTIC_UNIT = """[net]
-width=32
-height=32
-channels=3
-# 0
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-# 1
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-activation=leaky
-# 2 the unit's last conv: logistic, act(0) = 0.5
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=logistic
-# 3
-[shortcut]
-from=-3
-activation=linear
-# 4 the constant 0.5 flows through the stream into this 1x1 conv
-[convolutional]
-batch_normalize=1
-filters=16
-size=1
-stride=1
-activation=mish
-# 5
-[route]
-layers=-1,-2
-# 6
-[convolutional]
-filters=21
-size=1
-stride=1
-activation=linear
-# 7
-[yolo]
-mask=0,1,2
-anchors=10,14, 23,27, 37,58
-classes=2
-num=3
-"""
+LOGISTIC_UNIT = cfg_text(
+    net(32),
+    conv(16),  # 0
+    conv(8, 1, pad=False),  # 1
+    conv(16, activation="logistic"),  # 2 the unit's last conv: logistic, act(0) = 0.5
+    shortcut(-3),  # 3
+    conv(16, 1, activation="mish", pad=False),  # 4 the constant 0.5 flows through the stream into this 1x1 conv
+    route("-1,-2"),  # 5
+    head(),  # 6, 7 [yolo]
+)
 
 
 def test_removed_unit_constant_is_folded_for_any_activation():

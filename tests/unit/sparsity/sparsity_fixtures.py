@@ -5,65 +5,20 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
+from fixtures.cfg_texts import cfg_text, conv, head, net, shortcut
 
 from yolo_slim.darknet.cfg import parse_cfg_text
 from yolo_slim.model import Darknet
 
-TINY_CFG = """
-[net]
-width=32
-height=32
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=4
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[shortcut]
-from=-3
-activation=linear
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=2
-pad=1
-activation=mish
-
-[convolutional]
-filters=21
-size=1
-stride=1
-pad=1
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=4,5, 8,9, 12,14
-classes=2
-num=3
-"""
+TINY_CFG = cfg_text(
+    net(32),
+    conv(8, stride=2),
+    conv(4, 1),
+    conv(8),
+    shortcut(-3),
+    conv(8, stride=2, activation="mish"),
+    head(anchors="4,5, 8,9, 12,14", pad=True),
+)
 
 
 class TinyModule(pl.LightningModule):

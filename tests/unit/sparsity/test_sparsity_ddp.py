@@ -17,7 +17,7 @@ HERE = Path(__file__).parent
 
 def test_ddp_two_processes_equal_one(tmp_path):
     out = tmp_path / "ddp_gammas.pt"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")]))  # + tests/ (fixtures)
     result = subprocess.run(
         [sys.executable, str(HERE / "ddp_sparsity_script.py"), str(out)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
