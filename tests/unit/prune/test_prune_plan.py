@@ -71,12 +71,23 @@ def chain():
     return _set_gammas(model, {0: [1, 3, 5, 7, 9, 11, 13, 15], 1: [-2, 4, 6, 8, 10, 12, 14, 16]})
 
 
-def test_global_threshold_cuts_the_lowest_fraction(chain):
+def test_global_threshold_is_the_tutorials_quantile(chain):
     plan = plan_channel_pruning(chain, None, global_percent=0.5, layer_keep=0.0)
+    # threshold = sorted(|gamma|)[int(16 * 0.5)] = 9; channels <= 9 go: conv 0 loses 1,3,5,7,9, conv 1 loses -2,4,6,8
+    assert plan.threshold == 9.0 and plan.cut_by == "threshold"
+    assert plan.kept == {0: (5, 6, 7), 1: (4, 5, 6, 7)}
+    assert plan.global_percent == 0.5 and plan.achieved_percent == 9 / 16
+    nothing = plan_channel_pruning(chain, None, global_percent=0.0)
+    assert nothing.kept == {} and nothing.threshold is None and nothing.achieved_percent == 0.0
+
+
+def test_quota_cuts_the_lowest_fraction(chain):
+    plan = plan_channel_pruning(chain, None, global_percent=0.5, layer_keep=0.0, cut_by="quota")
     # the 8 lowest |gamma| of 16 are 1..8: conv 0 loses 1,3,5,7 and conv 1 loses -2,4,6,8
     assert plan.kept == {0: (4, 5, 6, 7), 1: (4, 5, 6, 7)}
-    assert plan.threshold == 8.0 and plan.global_percent == 0.5
-    assert plan_channel_pruning(chain, None, global_percent=0.0).kept == {}
+    assert plan.threshold == 8.0 and plan.cut_by == "quota" and plan.achieved_percent == 0.5
+    with pytest.raises(PruneError, match="cut_by='share'; expected one of threshold, quota"):
+        plan_channel_pruning(chain, None, global_percent=0.5, cut_by="share")
 
 
 def test_layer_keep_is_a_floor_and_never_below_one_channel(chain):
@@ -136,7 +147,8 @@ def test_importance_is_pluggable(chain):
     assert get_importance("bn_gamma") is bn_gamma_importance
     register_importance("reverse_gamma", lambda arrays: {i: -np.abs(p["gamma"]) for i, p in arrays.items() if "gamma" in p})
     plan = plan_channel_pruning(chain, None, global_percent=0.5, layer_keep=0.0, importance="reverse_gamma")
-    assert plan.kept == {0: (0, 1, 2, 3), 1: (0, 1, 2, 3)} and plan.importance == "reverse_gamma"
+    # scores -1..-16, threshold sorted[8] = -8: the nine channels with |gamma| >= 8 go
+    assert plan.kept == {0: (0, 1, 2, 3), 1: (0, 1, 2)} and plan.importance == "reverse_gamma"
     with pytest.raises(PruneError, match="unknown importance 'nope'"):
         plan_channel_pruning(chain, None, 0.5, importance="nope")
 
