@@ -283,3 +283,31 @@ def test_plans_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.shortcuts = 3  # type: ignore[misc]
     assert math.isclose(PrunePlan(global_percent=0.5).global_percent, 0.5)
+
+
+@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov4-tiny", "yolov4-tiny-3l", "irregular"])
+@pytest.mark.parametrize("percent", [0.3, 0.7, 0.9])
+def test_floors_multiples_and_balance_only_add_channels_back(name, percent):
+    # every cut channel of every conv is at or below the tutorial's quantile, computed here
+    # from the gammas alone; the floors, the rounding and the split balance only keep more
+    model = irregular_model(64) if name == "irregular" else Darknet.from_cfg(name, classes=2, img_size=64)
+    rng = np.random.default_rng(1)
+    with torch.no_grad():
+        for block in model.conv_blocks().values():
+            if block.bn is not None:
+                block.bn.weight.copy_(torch.from_numpy(rng.lognormal(-2, 2, block.bn.num_features).astype(np.float32)))
+    gammas = {i: np.abs(b.bn.weight.detach().double().numpy()) for i, b in model.conv_blocks().items() if b.bn is not None}
+    values = np.sort(np.concatenate(list(gammas.values())))
+    threshold = values[int(values.size * percent)]
+    plain = plan_channel_pruning(model, None, percent, layer_keep=0.0)
+    strict = plan_channel_pruning(model, None, percent, layer_keep=0.3, channel_multiple=8)
+    assert math.isclose(plain.threshold, threshold) and math.isclose(strict.threshold, threshold)
+    below = sum(int((g <= threshold).sum()) for g in gammas.values())
+    for plan in (plain, strict):
+        for layer, kept in plan.kept.items():
+            cut = np.setdiff1d(np.arange(gammas[layer].size), kept)
+            assert (gammas[layer][cut] <= threshold).all(), layer
+        assert 0 < plan.achieved_percent <= below / values.size
+    for layer, kept in strict.kept.items():
+        assert set(plain.kept.get(layer, range(gammas[layer].size))) <= set(kept)
+    assert strict.achieved_percent < plain.achieved_percent
