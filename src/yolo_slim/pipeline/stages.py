@@ -116,6 +116,7 @@ def _prune_job(ctx: StageContext, name: str, out: Path, model_cfg: str, weights:
 
 
 def _sweep(ctx: StageContext, name: str, axis: str, values: Sequence[Any], model_cfg: str, weights: str, mode: str) -> dict[str, Any]:
+    from yolo_slim.prune.accept import Acceptance
     from yolo_slim.prune.sweep import write_sweep
 
     s = ctx.cfg[name]
@@ -127,7 +128,7 @@ def _sweep(ctx: StageContext, name: str, axis: str, values: Sequence[Any], model
         if job.exists():
             shutil.rmtree(job)
         _prune_job(ctx, name, job, model_cfg, weights, [f"prune={mode}", f"prune.{axis}={value}"])
-    written = write_sweep(root, tolerance=float(s.tolerance))
+    written = write_sweep(root, Acceptance.from_config(s, name))
     choice = written["choice"]
     if choice.row is None:
         raise PipelineError(f"{name}: {choice.reason}")
