@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -51,6 +52,8 @@ from yolo_slim.prune.importance import (
     get_importance,
     prunable_channel_scores,
 )
+
+_log = logging.getLogger(__name__)
 
 PLAN_VERSION = 1
 
@@ -301,7 +304,9 @@ def global_threshold(scores: np.ndarray, percent: float) -> float | None:
     """The original tutorial's global threshold: `sorted(scores)[int(N * percent)]`.
 
     Channels scoring at or below it are cut (those strictly above are kept), so on N
-    distinct scores `int(N * percent) + 1` go.
+    distinct scores `int(N * percent) + 1` go. Scores that tie with the threshold all
+    go: on a model whose gammas are all equal (freshly initialised) any percent > 0
+    cuts every channel down to the per-layer floor; a warning says so.
 
     Args:
         scores: Float[N], one score per prunable conv channel.
@@ -312,7 +317,14 @@ def global_threshold(scores: np.ndarray, percent: float) -> float | None:
     """
     if percent <= 0 or scores.size == 0:
         return None
-    return float(np.sort(scores, kind="stable")[int(scores.size * percent)])
+    threshold = float(np.sort(scores, kind="stable")[int(scores.size * percent)])
+    ties = int(np.count_nonzero(scores == threshold))
+    if ties > max(1, 0.01 * scores.size):
+        _log.warning(
+            "global_percent=%g: %d of %d prunable channels score exactly the threshold %g and are all cut "
+            "(the threshold keeps only channels strictly above it)", percent, ties, scores.size, threshold,
+        )
+    return threshold
 
 
 def _conv_members(graph: ChannelGraph) -> np.ndarray:

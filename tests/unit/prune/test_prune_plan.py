@@ -311,3 +311,15 @@ def test_floors_multiples_and_balance_only_add_channels_back(name, percent):
     for layer, kept in strict.kept.items():
         assert set(plain.kept.get(layer, range(gammas[layer].size))) <= set(kept)
     assert strict.achieved_percent < plain.achieved_percent
+
+
+def test_ties_at_the_threshold_are_all_cut_and_warned_about(caplog):
+    model = Darknet.from_cfg("yolov4-tiny", classes=2, img_size=64)  # untrained: every gamma is 1
+    with caplog.at_level("WARNING", logger="yolo_slim.prune.plan"):
+        plan = plan_channel_pruning(model, None, global_percent=0.1, layer_keep=0.25)
+    assert plan.threshold == 1.0 and "score exactly the threshold 1 and are all cut" in caplog.text
+    floors = {layer: math.ceil(0.25 * model.cfg.layers[layer].filters) for layer in plan.kept}
+    at_floor = [layer for layer, kept in plan.kept.items() if len(kept) == floors[layer]]
+    # down to the floor everywhere, except where a split route's balance added the other block's share back
+    assert all(floors[layer] <= len(kept) <= 2 * floors[layer] for layer, kept in plan.kept.items())
+    assert len(at_floor) >= len(plan.kept) - 3 and plan.achieved_percent > 0.6
