@@ -292,8 +292,8 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
     """A PNG of mAP@0.5, P and R against BFLOPs (left) and params (right).
 
     The unpruned model is drawn as a hollow marker, the accepted mAP@0.5 band below
-    it shaded (down to `Acceptance.map_floor`), and the optimal point ringed. Cost-only rows plot nothing but the
-    axes (with a note). Written atomically.
+    it shaded (down to `Acceptance.map_floor`), and the optimal point ringed.
+    Cost-only rows plot nothing but the axes (with a note). Written atomically.
     """
     import matplotlib
 
