@@ -77,7 +77,7 @@ class Acceptance:
         """The rule from a config section holding some of `tolerance`, `keep_map`,
         `keep_recall`, `min_map` (missing keys take the defaults)."""
         keys = ("tolerance", "keep_map", "keep_recall", "min_map")
-        return cls(**{k: config[k] for k in keys if config.get(k) is not None}, prefix=prefix)
+        return cls(**{k: config[k] for k in keys if k in config}, prefix=prefix)
 
     def map_floor(self, reference_map: float) -> float:
         """The lowest accepted mAP@0.5: max(reference - tolerance, keep_map x reference)."""

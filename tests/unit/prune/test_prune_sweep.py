@@ -137,6 +137,8 @@ def test_acceptance_reads_a_config_section():
     assert Acceptance.from_config(prune_options()) == Acceptance()  # the shipped defaults are the class's
     with pytest.raises(ConfigError, match=r"channel_sweep.min_map=-1"):
         Acceptance.from_config({"min_map": -1}, "channel_sweep")
+    with pytest.raises(ConfigError, match=r"prune.keep_recall=None must be a number"):
+        Acceptance.from_config(OmegaConf.create({"keep_recall": None}))
 
 
 # ---------------------------------------------------------------------- table
