@@ -5,9 +5,11 @@
 - `fold`: beta folding of cut channels' constant outputs into their consumers;
 - `surgery`: `apply_plan` builds the compact cfg, weights and model;
 - `mask`: the gamma-masked network (the compact one's reference, cheap to evaluate);
-- `recalibrate`: BatchNorm statistics re-estimation after surgery.
+- `recalibrate`: BatchNorm statistics re-estimation after surgery;
+- `accept`: the rule that says whether a pruned point loses little (sweeps, search).
 """
 
+from yolo_slim.prune.accept import Acceptance
 from yolo_slim.prune.importance import coupled_scores, get_importance, register_importance
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.prune.plan import (
@@ -23,6 +25,7 @@ from yolo_slim.prune.recalibrate import recalibrate_bn
 from yolo_slim.prune.surgery import apply_plan, apply_plan_arrays
 
 __all__ = [
+    "Acceptance",
     "PrunePlan",
     "apply_plan",
     "apply_plan_arrays",
