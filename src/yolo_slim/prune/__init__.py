@@ -7,8 +7,11 @@
 - `mask`: the gamma-masked network (the compact one's reference, cheap to evaluate);
 - `recalibrate`: BatchNorm statistics re-estimation after surgery;
 - `accept`: the rule that says whether a pruned point loses little (sweeps, search).
+
+The package is also the pruning task: ``yolo_slim.prune(cfg)`` runs `yolo_slim.api.prune`.
 """
 
+from yolo_slim.api import callable_package
 from yolo_slim.prune.accept import Acceptance
 from yolo_slim.prune.importance import coupled_scores, get_importance, register_importance
 from yolo_slim.prune.mask import mask_model
@@ -23,6 +26,8 @@ from yolo_slim.prune.plan import (
 )
 from yolo_slim.prune.recalibrate import recalibrate_bn
 from yolo_slim.prune.surgery import apply_plan, apply_plan_arrays
+
+callable_package(__name__)
 
 __all__ = [
     "Acceptance",

@@ -66,7 +66,8 @@ class Acceptance:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not number or not low <= float(value) <= high:
                 bounds = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
-                problems.append(f"{self.prefix}.{key}={value!r} must be a number {bounds} ({meaning})")
+                shown = f"{value:g}" if number else repr(value)
+                problems.append(f"{self.prefix}.{key}={shown} must be a number {bounds} ({meaning})")
             else:
                 object.__setattr__(self, key, float(value))
         if problems:
