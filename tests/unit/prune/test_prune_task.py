@@ -80,5 +80,6 @@ def test_bad_acceptance_or_cut_by_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match=r"prune.keep_map=2 must be a number in \[0, 1\]"):
         prune(_cfg(tmp_path, "prune.keep_map=2"))
     assert not any(tmp_path.iterdir())
-    with pytest.raises(PruneError, match="cut_by='share'; expected one of threshold, quota"):
+    with pytest.raises(ConfigError, match=r"^prune.cut_by='share': expected threshold or quota \(what global_percent means"):
         prune(_cfg(tmp_path, "prune.cut_by=share"))
+    assert not any(tmp_path.iterdir())
