@@ -12,7 +12,8 @@ it. Against the unpruned model (the reference), a pruned point is accepted when
   whose precision jumps while its recall falls is past the cliff), and
 - the reference itself learned something: its mAP@0.5 >= `min_map`. Below that floor
   no point is accepted, because "within tolerance of a model that detects nothing"
-  says nothing about the pruning.
+  says nothing about the pruning. `learned_nothing` is that floor; the pipeline's gate
+  (`yolo_slim.pipeline.gate`, `baseline.min_map`) applies the same one to the baseline.
 
 All bounds are inclusive. The verdict of a point is "ok" or the failed conditions in
 words, e.g. "mAP 0.310 < 0.95 x 0.360" or "recall collapsed 0.050 < 0.8 x 0.620".
@@ -21,6 +22,7 @@ words, e.g. "mAP 0.310 < 0.95 x 0.360" or "recall collapsed 0.050 < 0.8 x 0.620"
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,6 +31,22 @@ from yolo_slim.errors import ConfigError
 
 EPS = 1e-12  # bounds are inclusive: a point exactly on a floor is accepted
 OK = "ok"
+
+
+def learned_nothing(map50: Any, min_map: float) -> bool:
+    """Whether a model whose mAP@0.5 is `map50` learned (almost) nothing.
+
+    True when there is no figure (None, or not a real number), it is not finite, or it
+    is below `min_map` (the floor itself passes). The acceptance rule's reference check
+    and the pipeline gate's baseline check both use this one floor.
+
+    Args:
+        map50: the model's mAP@0.5 in [0, 1], or None when it was not measured.
+        min_map: the floor, in [0, 1].
+    """
+    if isinstance(map50, bool) or not isinstance(map50, numbers.Real):
+        return True
+    return not math.isfinite(float(map50)) or float(map50) < min_map - EPS
 
 
 @dataclass(frozen=True)
@@ -89,8 +107,9 @@ class Acceptance:
         ref_map = reference.get("mAP50")
         if ref_map is None:
             return "the unpruned model has no mAP@0.5"
-        if float(ref_map) < self.min_map - EPS:
-            return f"unpruned mAP {float(ref_map):.3f} < min_map {self.min_map:g}"
+        if learned_nothing(ref_map, self.min_map):
+            shown = f"{float(ref_map):.3f}" if isinstance(ref_map, numbers.Real) else repr(ref_map)
+            return f"unpruned mAP {shown} < min_map {self.min_map:g}"
         return None
 
     def verdict(self, point: Mapping[str, Any], reference: Mapping[str, Any]) -> str:

@@ -17,7 +17,7 @@ import yolo_slim.prune.task as task
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import build_graph
 from yolo_slim.model import Darknet
-from yolo_slim.prune.accept import Acceptance
+from yolo_slim.prune.accept import Acceptance, learned_nothing
 from yolo_slim.prune.plan import plan_channel_pruning
 from yolo_slim.prune.search import max_evaluations, search_strongest
 from yolo_slim.prune.sweep import (
@@ -99,6 +99,20 @@ def test_a_model_that_learned_nothing_gets_no_optimal_point():
     # pruning it anyway (min_map=0): the P = R = 0 point is still refused, its recall collapsed
     anyway = choose_optimal(rows, reference, Acceptance(tolerance=0.03, min_map=0.0))
     assert anyway.row["setting"] == "gp=0.5"
+
+
+def test_one_floor_for_a_model_that_learned_nothing_in_the_sweep_and_the_gate():
+    from yolo_slim.pipeline.gate import check_baseline
+
+    cases = [(None, True), (float("nan"), True), (float("inf"), True), ("0.3", True), (0.0999, True), (0.1, False), (0.3, False),
+             (np.float32(0.3), False)]
+    assert [learned_nothing(value, 0.1) for value, _ in cases] == [expected for _, expected in cases]
+    for value, expected in cases[1:]:  # the gate's baseline check and the sweep's reference check agree
+        if isinstance(value, str):
+            continue
+        convergence = {"status": "converged", "best_map50": value, "verdict": "converged"}
+        assert check_baseline({"training": {"convergence": convergence}}, min_map=0.1).passed is not expected
+        assert (Acceptance().reference_problem({"mAP50": value}) is not None) is expected
 
 
 def test_no_point_accepted_says_so():
