@@ -35,7 +35,10 @@ def _overrides(tmp: Path) -> list[str]:
         "train_overrides=[" + ",".join(f'"{o}"' for o in TINY_TRAIN) + "]",
         "channel_sweep.percents=[0.3,0.5]",
         "layer_sweep.shortcuts=[1,2]",
-        "gate=false",  # one epoch on 8 images learns nothing; test_pipeline_gate.py checks the gate
+        "gate=false",  # one epoch on 8 images learns nothing; test_pipeline_gate_run.py checks the gate
+        # ... and for the same reason the sweeps accept any point, or none would name one
+        *(f"{sweep}.{key}" for sweep in ("channel_sweep", "layer_sweep")
+          for key in ("tolerance=1", "keep_map=0", "keep_recall=0", "min_map=0")),
         "benchmark.runs=3",
         "benchmark.warmup=1",
         "export.overrides=['export.exporter=torchscript','export.calibration_images=8']",

@@ -327,6 +327,7 @@ class PruneOptions:
 
     mode: str = MISSING
     global_percent: float = MISSING
+    cut_by: str = MISSING  # threshold | quota (checked by validate, values in yolo_slim.prune.plan.CUT_BY)
     layer_keep: float = MISSING
     channel_multiple: int = MISSING
     importance: str = MISSING
@@ -334,7 +335,10 @@ class PruneOptions:
     shortcuts: int = MISSING
     recalibrate_bn: int = MISSING
     plan: Optional[str] = MISSING
-    tolerance: float = MISSING
+    tolerance: float = MISSING  # the acceptance rule (yolo_slim.prune.accept.Acceptance, which checks the ranges)
+    keep_map: float = MISSING
+    keep_recall: float = MISSING
+    min_map: float = MISSING
     search: bool = MISSING
     search_options: SearchOptions = field(default_factory=SearchOptions)
 
@@ -457,17 +461,24 @@ class SparsityStage(TrainStage):
 
 
 @dataclass
-class ChannelSweepStage:
-    percents: List[float] = MISSING
+class SweepStage:
+    """A prune sweep's acceptance rule (`yolo_slim.prune.accept.Acceptance`) and its jobs' overrides."""
+
     tolerance: float = MISSING
+    keep_map: float = MISSING
+    keep_recall: float = MISSING
+    min_map: float = MISSING
     overrides: List[str] = MISSING
 
 
 @dataclass
-class LayerSweepStage:
+class ChannelSweepStage(SweepStage):
+    percents: List[float] = MISSING
+
+
+@dataclass
+class LayerSweepStage(SweepStage):
     shortcuts: List[int] = MISSING
-    tolerance: float = MISSING
-    overrides: List[str] = MISSING
 
 
 @dataclass

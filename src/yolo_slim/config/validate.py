@@ -162,19 +162,32 @@ def _check_train(cfg: DictConfig, required: bool) -> None:
     fit_mode(cfg.model.fit_anchors)
 
 
+def _check_prune(cfg: DictConfig, required: bool) -> None:
+    from yolo_slim.prune.accept import Acceptance
+    from yolo_slim.prune.plan import CUT_BY
+
+    _check_model_source(cfg, "prune", required)
+    if cfg.prune.cut_by not in CUT_BY:
+        raise ConfigError(f"prune.cut_by={cfg.prune.cut_by!r}: expected {' or '.join(CUT_BY)} (what global_percent means; docs/pruning.md)")
+    Acceptance.from_config(cfg.prune, "prune")
+
+
 def _check_pipeline(cfg: DictConfig, required: bool) -> None:
     from yolo_slim.pipeline.stages import forced_stages, stage_list
+    from yolo_slim.prune.accept import Acceptance
 
     _check_data(cfg, "pipeline", required)
     stage_list(cfg)
     forced_stages(cfg)
+    for sweep in ("channel_sweep", "layer_sweep"):
+        Acceptance.from_config(cfg[sweep], sweep)
 
 
 _APP_CHECKS: dict[str, Callable[[DictConfig, bool], None]] = {
     "train": _check_train,
     "val": _check_val,
     "predict": lambda cfg, required: _check_model_file(cfg, "predict", required),
-    "prune": lambda cfg, required: _check_model_source(cfg, "prune", required),
+    "prune": _check_prune,
     "export": lambda cfg, required: _check_model_source(cfg, "export", required),
     "detect": lambda cfg, required: None,
     "pipeline": _check_pipeline,

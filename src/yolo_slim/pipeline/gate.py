@@ -4,10 +4,11 @@ Two checks, each on a training stage's result (its run's ``summary.json``, kept 
 stage result under ``training``):
 
 * **the baseline**, before sparsity training starts from it: its best val mAP@0.5
-  reaches ``baseline.min_map``, and its run had converged (`yolo_slim.lit.convergence`:
-  early stopping ended it, or its last window added nothing). Pruning a baseline that
-  was still improving measures an unfinished model: the sweep's losses and the
-  fine-tuned model's gains are then partly just more training.
+  reaches ``baseline.min_map`` (`yolo_slim.prune.accept.learned_nothing`, the floor the
+  sweeps' acceptance rule applies to the model they prune), and its run had converged
+  (`yolo_slim.lit.convergence`: early stopping ended it, or its last window added
+  nothing). Pruning a baseline that was still improving measures an unfinished model:
+  the sweep's losses and the fine-tuned model's gains are then partly just more training.
 * **the sparse model**, before the channel sweep prunes it: it keeps
   ``sparsity.keep_map`` of the baseline's best val mAP@0.5 (else the penalty was too
   strong for its steps: the model collapsed), and ``sparsity.min_zeroed`` of the
@@ -21,11 +22,11 @@ failed.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from yolo_slim.errors import PipelineError
+from yolo_slim.prune.accept import learned_nothing
 
 ZEROED_KEY = "sparsity/frac_below_1e-2"
 
@@ -86,7 +87,7 @@ def check_baseline(result: Mapping[str, Any], *, min_map: float) -> GateCheck:
         return GateCheck("baseline", False, "its run recorded no validation (no convergence verdict)",
                          "Rerun it with force=[baseline], or prune anyway with gate=false")
     best = float(conv["best_map50"])
-    if not math.isfinite(best) or best < min_map:
+    if learned_nothing(best, min_map):
         return GateCheck(
             "baseline", False,
             f"its best val mAP@0.5 is {best:.3f}, below baseline.min_map={min_map:g}: it has barely learned",

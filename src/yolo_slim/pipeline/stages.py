@@ -260,6 +260,7 @@ def run_train(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
 def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
     """Stages 3, 4: a prune job per value; the optimal point chosen from the sweep table."""
     from yolo_slim.progress import track
+    from yolo_slim.prune.accept import Acceptance
     from yolo_slim.prune.sweep import write_sweep
     from yolo_slim.prune.task import prune
 
@@ -270,7 +271,7 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
         if job.exists():
             shutil.rmtree(job)
         prune(cfg)
-    written = write_sweep(ctx.stage_dir(name), tolerance=float(ctx.cfg[name].tolerance))
+    written = write_sweep(ctx.stage_dir(name), Acceptance.from_config(ctx.cfg[name], name))
     choice = written["choice"]
     if choice.row is None:
         raise PipelineError(f"{name}: {choice.reason}")

@@ -5,13 +5,14 @@
 - `fold`: beta folding of cut channels' constant outputs into their consumers;
 - `surgery`: `apply_plan` builds the compact cfg, weights and model;
 - `mask`: the gamma-masked network (the compact one's reference, cheap to evaluate);
-- `recalibrate`: BatchNorm statistics re-estimation after surgery.
+- `recalibrate`: BatchNorm statistics re-estimation after surgery;
+- `accept`: the rule that says whether a pruned point loses little (sweeps, search).
 
 The package is also the pruning task: ``yolo_slim.prune(cfg)`` runs `yolo_slim.api.prune`.
 """
 
 from yolo_slim.api import callable_package
-
+from yolo_slim.prune.accept import Acceptance
 from yolo_slim.prune.importance import coupled_scores, get_importance, register_importance
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.prune.plan import (
@@ -29,6 +30,7 @@ from yolo_slim.prune.surgery import apply_plan, apply_plan_arrays
 callable_package(__name__)
 
 __all__ = [
+    "Acceptance",
     "PrunePlan",
     "apply_plan",
     "apply_plan_arrays",

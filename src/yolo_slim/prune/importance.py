@@ -5,7 +5,9 @@ of every conv it can rank (`Importance` protocol). The default, `bn_gamma`, is t
 BatchNorm |gamma| that sparsity training drives to zero (Liu et al., "Learning
 Efficient Convolutional Networks through Network Slimming", 2017). Coupled channels
 (see `yolo_slim.graph`) are decided together, so their member scores are aggregated
-by max, mean or sum into one score per coupled channel.
+by max, mean or sum into one score per coupled channel; `prunable_channel_scores`
+lists the per-conv scores the global threshold is the quantile of (each conv's
+channels counted individually, as the original tutorial counts its gammas).
 
 New criteria register with `register_importance(name, criterion)`.
 """
@@ -80,6 +82,19 @@ def importance_names() -> tuple[str, ...]:
     return tuple(sorted(_REGISTRY))
 
 
+def _channel_scores(graph: ChannelGraph, layer: int, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(Int[filters] coupled ids, Float64[filters] scores) of conv `layer`.
+
+    Raises:
+        PruneError: `scores` has the wrong length.
+    """
+    coupled = graph.positions[layer]
+    flat = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if flat.shape != coupled.shape:
+        raise PruneError(f"conv {layer}: {flat.size} channel scores for {coupled.size} filters")
+    return coupled, flat
+
+
 def coupled_scores(graph: ChannelGraph, conv_scores: Mapping[int, np.ndarray], aggregate: str = "max") -> np.ndarray:
     """Aggregate per-conv channel scores over coupled channels.
 
@@ -98,10 +113,7 @@ def coupled_scores(graph: ChannelGraph, conv_scores: Mapping[int, np.ndarray], a
         raise PruneError(f"unknown aggregate {aggregate!r}; expected one of {', '.join(AGGREGATES)}")
     ids, vals = [], []
     for layer, scores in conv_scores.items():
-        coupled = graph.positions[layer]
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if scores.shape != coupled.shape:
-            raise PruneError(f"conv {layer}: {scores.size} channel scores for {coupled.size} filters")
+        coupled, scores = _channel_scores(graph, layer, scores)
         ids.append(coupled)
         vals.append(scores)
     n = graph.num_coupled
@@ -118,3 +130,27 @@ def coupled_scores(graph: ChannelGraph, conv_scores: Mapping[int, np.ndarray], a
             out = out / np.maximum(count, 1)
     out[count == 0] = np.nan
     return out
+
+
+def prunable_channel_scores(graph: ChannelGraph, conv_scores: Mapping[int, np.ndarray]) -> np.ndarray:
+    """The scores of every prunable conv output channel, each conv counted on its own.
+
+    A channel is prunable when its coupled channel is (`graph.prunable`); the members
+    of one coupled channel (e.g. a residual stream) each contribute their own score.
+    This is the population whose quantile is the global threshold.
+
+    Args:
+        graph: the network's channel graph.
+        conv_scores: per conv layer id, Float[filters] channel scores.
+
+    Returns:
+        Float64[N], in conv order (N = the prunable channels of the scored convs).
+
+    Raises:
+        PruneError: a score array of the wrong length.
+    """
+    parts = []
+    for layer, scores in sorted(conv_scores.items()):
+        coupled, scores = _channel_scores(graph, layer, scores)
+        parts.append(scores[graph.prunable[coupled]])
+    return np.concatenate(parts) if parts else np.zeros(0)

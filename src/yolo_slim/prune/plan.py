@@ -7,10 +7,18 @@ other weights, and a plan that would break coupling, unbalance a split route or 
 layer is refused with one clear message.
 
 Planners:
-- `plan_channel_pruning`: one global threshold over the prunable coupled channels,
-  a per-layer minimum, optional rounding of kept counts to a multiple (SIMD-friendly
-  shapes for OpenVINO), split-route balance, all resolved as one monotone fixpoint
-  (channels are only ever added back, so it terminates).
+- `plan_channel_pruning`: `global_percent` sets one global threshold, the original
+  tutorial's: the `global_percent` quantile of the scores of every prunable conv
+  channel (each conv's channels counted on their own), and every coupled channel whose
+  aggregated score is at or below it is cut (`cut_by="threshold"`, the default). On a
+  sparsity-trained model that means "cut what is near zero", whatever fraction that
+  is; the fraction actually cut is reported as `achieved_percent`. `cut_by="quota"`
+  instead cuts the lowest coupled channels until `global_percent` of the prunable conv
+  channels are gone, which reaches into live channels where shortcut groups are large.
+  Then a per-layer minimum, optional rounding of kept counts to a multiple
+  (SIMD-friendly shapes for OpenVINO) and split-route balance add channels back, all
+  resolved as one monotone fixpoint (channels are only ever added back, so it
+  terminates and never cuts more than the threshold did).
 - `plan_layer_pruning`: rank residual units by the mean |gamma| of the conv before
   their shortcut (over the channels a base plan keeps) and remove the N weakest.
 - `plan_layer_channel_pruning`: channel first, then layer on the slimmed channels.
@@ -21,12 +29,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -35,9 +44,21 @@ from yolo_slim.io.atomic import write_atomic
 from yolo_slim.darknet.sections import ConvSection, section_name
 from yolo_slim.errors import PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
-from yolo_slim.prune.importance import ConvArrays, Importance, bn_gamma_importance, coupled_scores, get_importance
+from yolo_slim.prune.importance import (
+    ConvArrays,
+    Importance,
+    bn_gamma_importance,
+    coupled_scores,
+    get_importance,
+    prunable_channel_scores,
+)
+
+_log = logging.getLogger(__name__)
 
 PLAN_VERSION = 1
+
+CutBy = Literal["threshold", "quota"]
+CUT_BY: tuple[str, ...] = ("threshold", "quota")
 
 
 @dataclass(frozen=True)
@@ -50,12 +71,19 @@ class PrunePlan:
         removed_units: residual units to remove, each the tuple of its layer ids
             (convs then shortcut), in layer order.
         fingerprint: `cfg_fingerprint` of the cfg the plan belongs to.
-        global_percent: requested fraction of prunable conv channels to cut, or None.
+        global_percent: the requested percent: with `cut_by="threshold"` the quantile
+            of the prunable channel scores that is the threshold, with `"quota"` the
+            fraction of prunable conv channels to cut; None for layer-only plans.
         layer_keep: minimum kept fraction per conv, or None.
         channel_multiple: kept counts rounded up to a multiple of this.
-        threshold: the largest aggregated score that was cut by the global threshold.
+        threshold: `"threshold"`: the global threshold (coupled channels whose
+            aggregated score is <= it were cut, before channels were added back);
+            `"quota"`: the largest aggregated score cut; None when nothing was cut.
         importance, aggregate: how channels were ranked.
         shortcuts: number of residual units requested.
+        cut_by: what `global_percent` meant: "threshold" or "quota".
+        achieved_percent: the fraction of prunable conv channels (each conv's channels
+            counted) the plan actually cuts, after channels were added back.
     """
 
     kept: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
@@ -68,6 +96,8 @@ class PrunePlan:
     importance: str | None = None
     aggregate: str | None = None
     shortcuts: int = 0
+    cut_by: str | None = None
+    achieved_percent: float | None = None
 
     @property
     def removed_layers(self) -> frozenset[int]:
@@ -270,6 +300,58 @@ def _enforce(graph: ChannelGraph, keep: np.ndarray, scores: np.ndarray, layer_ke
                     changed = True
 
 
+def global_threshold(scores: np.ndarray, percent: float) -> float | None:
+    """The original tutorial's global threshold: `sorted(scores)[int(N * percent)]`.
+
+    Channels scoring at or below it are cut (those strictly above are kept), so on N
+    distinct scores `int(N * percent) + 1` go. Scores that tie with the threshold all
+    go: on a model whose gammas are all equal (freshly initialised) any percent > 0
+    cuts every channel down to the per-layer floor; a warning says so.
+
+    Args:
+        scores: Float[N], one score per prunable conv channel.
+        percent: in [0, 1); 0 means no threshold (nothing is cut).
+
+    Returns:
+        The threshold, or None when `percent` is 0 or there are no scores.
+    """
+    if percent <= 0 or scores.size == 0:
+        return None
+    threshold = float(np.sort(scores, kind="stable")[int(scores.size * percent)])
+    ties = int(np.count_nonzero(scores == threshold))
+    if ties > max(1, 0.01 * scores.size):
+        _log.warning(
+            "global_percent=%g: %d of %d prunable channels score exactly the threshold %g and are all cut "
+            "(the threshold keeps only channels strictly above it)", percent, ties, scores.size, threshold,
+        )
+    return threshold
+
+
+def _conv_members(graph: ChannelGraph) -> np.ndarray:
+    """Int[num_coupled]: how many conv output channels each coupled channel stands for."""
+    return np.bincount(graph.node_coupled[graph.node_layer >= 0], minlength=graph.num_coupled)
+
+
+def _quota_cut(graph: ChannelGraph, scores: np.ndarray, percent: float) -> tuple[np.ndarray, float | None]:
+    """The lowest coupled channels until `percent` of the prunable conv channels are cut."""
+    members = _conv_members(graph)
+    candidates = np.flatnonzero(graph.prunable & ~np.isnan(scores))
+    order = candidates[np.argsort(scores[candidates], kind="stable")]
+    cumulative = np.cumsum(members[order])
+    total = cumulative[-1] if cumulative.size else 0
+    n_cut = int(np.searchsorted(cumulative, percent * total + 1e-9, side="right"))
+    cut = np.zeros(graph.num_coupled, dtype=bool)
+    cut[order[:n_cut]] = True
+    return cut, (float(scores[order[n_cut - 1]]) if n_cut else None)
+
+
+def achieved_percent(graph: ChannelGraph, keep: np.ndarray) -> float:
+    """The fraction of prunable conv output channels (each conv's counted) not in `keep`."""
+    members = _conv_members(graph)
+    total = int(members[graph.prunable].sum())
+    return float(members[~keep].sum()) / total if total else 0.0
+
+
 def plan_channel_pruning(
     model_or_arrays: Any,
     graph: ChannelGraph | None = None,
@@ -278,44 +360,55 @@ def plan_channel_pruning(
     channel_multiple: int = 1,
     importance: str | Importance = "bn_gamma",
     aggregate: str = "max",
+    cut_by: CutBy = "threshold",
 ) -> PrunePlan:
     """Plan channel pruning with one global threshold.
 
-    The prunable coupled channels are sorted by aggregated importance; the lowest are
-    cut until `global_percent` of the prunable conv output channels (each conv's
-    channels counted, as the reference's threshold over all gammas did) is reached.
+    `cut_by="threshold"` (the original tutorial's meaning): the threshold is the
+    `global_percent` quantile of the scores of all prunable conv channels, each conv's
+    channels counted on their own (`global_threshold`); every prunable coupled channel
+    whose aggregated score is <= the threshold is cut. With `aggregate="max"` a coupled
+    channel (a residual stream's channel, shared by every conv of the stream) is only
+    cut when all its members are at or below the threshold, so no channel scoring above
+    it is ever cut. `cut_by="quota"`: the lowest coupled channels are cut until
+    `global_percent` of the prunable conv channels are gone, live or not.
+
     Then every conv keeps at least `max(ceil(C * layer_keep), 1)` channels, kept counts
     round up to a multiple of `channel_multiple` (capped at C), and split routes keep
-    equal counts per block; channels are added back by importance until all hold.
+    equal counts per block; channels are only added back (by importance) until all hold.
+    The plan records the threshold, the requested and the achieved percent.
 
     Args:
         model_or_arrays: a `Darknet`, or its `darknet_arrays()` (then pass `graph`).
         graph: the channel graph (built from the model's cfg when None).
-        global_percent: fraction in [0, 1) of prunable channels to cut.
+        global_percent: in [0, 1); 0 cuts nothing.
         layer_keep: minimum kept fraction per conv, in [0, 1].
         channel_multiple: >= 1.
         importance: a registered criterion name or an `Importance`.
         aggregate: "max", "mean" or "sum" over coupled members.
+        cut_by: "threshold" or "quota" (what `global_percent` means, see above).
 
     Raises:
-        PruneError: a value out of range, an unknown criterion or aggregate.
+        PruneError: a value out of range, an unknown criterion, aggregate or cut_by.
     """
     _check_range("global_percent", float(global_percent), 0.0, 1.0, high_open=True)
     _check_range("layer_keep", float(layer_keep), 0.0, 1.0, high_open=False)
     if int(channel_multiple) != channel_multiple or channel_multiple < 1:
         raise PruneError(f"channel_multiple={channel_multiple} must be an integer >= 1")
+    if cut_by not in CUT_BY:
+        raise PruneError(f"cut_by={cut_by!r}; expected one of {', '.join(CUT_BY)}")
     arrays, graph = _arrays_and_graph(model_or_arrays, graph)
     criterion = get_importance(importance)
-    scores = coupled_scores(graph, criterion(arrays), aggregate)
-    members = np.bincount(graph.node_coupled[graph.node_layer >= 0], minlength=graph.num_coupled)
-    candidates = np.flatnonzero(graph.prunable & ~np.isnan(scores))
-    order = candidates[np.argsort(scores[candidates], kind="stable")]
-    cumulative = np.cumsum(members[order])
-    total = cumulative[-1] if cumulative.size else 0
-    n_cut = int(np.searchsorted(cumulative, global_percent * total + 1e-9, side="right"))
-    keep = np.ones(graph.num_coupled, dtype=bool)
-    keep[order[:n_cut]] = False
-    threshold = float(scores[order[n_cut - 1]]) if n_cut else None
+    conv_scores = criterion(arrays)
+    scores = coupled_scores(graph, conv_scores, aggregate)
+    if cut_by == "threshold":
+        threshold = global_threshold(prunable_channel_scores(graph, conv_scores), float(global_percent))
+        cut = np.zeros(graph.num_coupled, dtype=bool)
+        if threshold is not None:
+            cut = graph.prunable & (np.nan_to_num(scores, nan=np.inf) <= threshold)  # unscored: never cut
+    else:
+        cut, threshold = _quota_cut(graph, scores, float(global_percent))
+    keep = ~cut
     _enforce(graph, keep, scores, float(layer_keep), int(channel_multiple))
     name = importance if isinstance(importance, str) else getattr(importance, "__name__", type(importance).__name__)
     return plan_from_keep(
@@ -327,6 +420,8 @@ def plan_channel_pruning(
         threshold=threshold,
         importance=name,
         aggregate=aggregate,
+        cut_by=cut_by,
+        achieved_percent=achieved_percent(graph, keep),
     )
 
 
@@ -397,8 +492,9 @@ def plan_layer_channel_pruning(
     channel_multiple: int = 1,
     importance: str | Importance = "bn_gamma",
     aggregate: str = "max",
+    cut_by: CutBy = "threshold",
 ) -> PrunePlan:
     """Channel pruning, then layer pruning ranked on the slimmed channels, as one plan."""
     arrays, graph = _arrays_and_graph(model_or_arrays, graph)
-    channel = plan_channel_pruning(arrays, graph, global_percent, layer_keep, channel_multiple, importance, aggregate)
+    channel = plan_channel_pruning(arrays, graph, global_percent, layer_keep, channel_multiple, importance, aggregate, cut_by)
     return plan_layer_pruning(arrays, shortcuts, graph, base=channel)

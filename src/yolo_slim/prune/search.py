@@ -1,10 +1,12 @@
 """Search for the optimal pruning point: coarse grid, then bisection.
 
 The optimal point is the strongest setting (largest `global_percent`, or most removed
-residual units) whose mAP@0.5 stays within `tolerance` of the unpruned model. mAP falls
-roughly monotonically as the strength grows, so the search walks a coarse grid upwards
-until the first point that loses too much, then bisects between the last acceptable
-point and that one until the interval is no wider than `resolution`. The function to
+residual units) that the sweep's acceptance rule accepts (`yolo_slim.prune.accept`:
+mAP@0.5 within the absolute and the relative tolerance, recall not collapsed, and an
+unpruned model that learned something). Quality falls roughly monotonically as the
+strength grows, so the search walks a coarse grid upwards until the first point that
+is rejected, then bisects between the last accepted point and that one until the
+interval is no wider than `resolution`. The function to
 evaluate is passed in (in `prune(cfg)` it scores the gamma-masked network, which needs
 no surgery), so the search itself is pure and testable with a synthetic curve.
 
@@ -20,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from yolo_slim.errors import ConfigError, PruneError
+from yolo_slim.prune.accept import Acceptance
 
 Metrics = Mapping[str, float]
 
@@ -31,10 +34,10 @@ class SearchPoint:
     Attributes:
         value: the searched parameter (`global_percent` in [0, 1), or `shortcuts`).
         mAP50: its mAP@0.5 (None when the setting could not be planned).
-        ok: mAP50 >= reference - tolerance.
+        ok: whether the acceptance rule accepts it.
         stage: `coarse` (grid) or `bisect`.
         metrics: everything the evaluation returned (precision, recall, bflops, ...).
-        note: why a point failed without a score (the planner's message).
+        note: why it was rejected (the rule's verdict, or the planner's message).
     """
 
     value: float
@@ -51,19 +54,25 @@ class SearchResult:
 
     Attributes:
         axis: name of the searched parameter.
-        best: the strongest acceptable evaluated value, or None when none was.
-        reference_map: the unpruned model's mAP@0.5.
-        tolerance: the accepted mAP@0.5 loss (absolute, 0.01 = 1 point).
+        best: the strongest accepted evaluated value, or None when none was.
+        reference: the unpruned model's metrics (`mAP50`, `recall`).
+        acceptance: the rule the points were judged by.
         points: every evaluation, in order.
         bound: the most evaluations this search could have used.
+        reason: why nothing was searched (an unpruned model below `min_map`), else "".
     """
 
     axis: str
     best: float | None
-    reference_map: float
-    tolerance: float
+    reference: Mapping[str, float]
+    acceptance: Acceptance
     points: tuple[SearchPoint, ...]
     bound: int
+    reason: str = ""
+
+    @property
+    def reference_map(self) -> float:
+        return float(self.reference["mAP50"])
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (for report.json)."""
@@ -71,7 +80,9 @@ class SearchResult:
             "axis": self.axis,
             "best": self.best,
             "reference_mAP50": self.reference_map,
-            "tolerance": self.tolerance,
+            "reference_recall": self.reference.get("recall"),
+            "acceptance": self.acceptance.to_dict(),
+            "reason": self.reason,
             "evaluations": len(self.points),
             "bound": self.bound,
             "points": [{**asdict(p), "metrics": dict(p.metrics)} for p in self.points],
@@ -94,7 +105,7 @@ def max_evaluations(low: float, high: float, coarse: int, resolution: float, int
     return len(grid) + (math.ceil(math.log2(units + 1)) if units > 1 else 0)
 
 
-def _check(low: float, high: float, coarse: int, resolution: float, tolerance: float, integer: bool) -> None:
+def _check(low: float, high: float, coarse: int, resolution: float, integer: bool) -> None:
     problems = []
     if not high > low:
         problems.append(f"search range low={low} .. high={high} is empty (need low < high)")
@@ -102,8 +113,6 @@ def _check(low: float, high: float, coarse: int, resolution: float, tolerance: f
         problems.append(f"coarse={coarse!r} must be an integer >= 1")
     if not resolution > 0 or (integer and int(resolution) != resolution):
         problems.append(f"resolution={resolution!r} must be > 0" + (" and an integer" if integer else ""))
-    if not tolerance >= 0:
-        problems.append(f"tolerance={tolerance!r} must be >= 0 (absolute mAP@0.5, 0.01 = 1 point)")
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -121,9 +130,9 @@ def _midpoint(good: float, bad: float, resolution: float, integer: bool) -> floa
 
 def search_strongest(
     evaluate: Callable[[float], Metrics | float],
-    reference_map: float,
+    reference: Metrics | float,
     *,
-    tolerance: float = 0.01,
+    acceptance: Acceptance | None = None,
     low: float = 0.0,
     high: float = 0.95,
     coarse: int = 5,
@@ -131,14 +140,15 @@ def search_strongest(
     integer: bool = False,
     axis: str = "global_percent",
 ) -> SearchResult:
-    """Find the strongest setting in (low, high] whose mAP@0.5 stays within tolerance.
+    """Find the strongest setting in (low, high] that `acceptance` accepts.
 
     Args:
-        evaluate: maps a setting to its metrics (a mapping with `mAP50`) or directly to
-            its mAP@0.5. A `PruneError` from it (a setting that cannot be planned)
-            counts as a failed point.
-        reference_map: the unpruned model's mAP@0.5.
-        tolerance: accepted absolute loss (0.01 = 1 mAP point).
+        evaluate: maps a setting to its metrics (a mapping with `mAP50` and `recall`)
+            or directly to its mAP@0.5. A `PruneError` from it (a setting that cannot
+            be planned) counts as a rejected point.
+        reference: the unpruned model's metrics (`mAP50`, `recall`), or its mAP@0.5
+            alone (then the recall rule is not applied).
+        acceptance: the rule (default `Acceptance()`).
         low: the weakest setting (not evaluated; 0 = unpruned).
         high: the strongest setting tried.
         coarse: grid points in (low, high].
@@ -147,15 +157,21 @@ def search_strongest(
         axis: the parameter's name, for the trace.
 
     Returns:
-        The result; `best` is None when even the weakest evaluated point loses more
-        than `tolerance`.
+        The result; `best` is None when even the weakest evaluated point is rejected,
+        or (with `reason`, nothing evaluated) when the unpruned model is below
+        `acceptance.min_map`.
 
     Raises:
-        ConfigError: bad bounds, grid, resolution or tolerance.
+        ConfigError: bad bounds, grid or resolution.
     """
-    _check(low, high, coarse, resolution, tolerance, integer)
+    _check(low, high, coarse, resolution, integer)
+    acceptance = acceptance if acceptance is not None else Acceptance()
+    reference = dict(reference) if isinstance(reference, Mapping) else {"mAP50": float(reference)}
+    bound = max_evaluations(low, high, int(coarse), resolution, integer)
+    problem = acceptance.reference_problem(reference)
+    if problem is not None:
+        return SearchResult(axis, None, reference, acceptance, (), bound, problem)
     points: list[SearchPoint] = []
-    threshold = reference_map - tolerance - 1e-12
 
     def run(value: float, stage: Literal["coarse", "bisect"]) -> bool:
         value = int(value) if integer else float(value)
@@ -165,9 +181,9 @@ def search_strongest(
             points.append(SearchPoint(value, None, False, stage, {}, str(exc)))
             return False
         metrics = dict(result) if isinstance(result, Mapping) else {"mAP50": float(result)}
-        score = float(metrics["mAP50"])
-        ok = score >= threshold
-        points.append(SearchPoint(value, score, ok, stage, metrics))
+        verdict = acceptance.verdict(metrics, reference)
+        ok = verdict == "ok"
+        points.append(SearchPoint(value, float(metrics["mAP50"]), ok, stage, metrics, "" if ok else verdict))
         return ok
 
     good, bad, best = low, None, None
@@ -177,7 +193,6 @@ def search_strongest(
         else:
             bad = value
             break
-    bound = max_evaluations(low, high, int(coarse), resolution, integer)
     if bad is not None:
         while bad - good > resolution + 1e-9 and len(points) < bound:
             mid = _midpoint(good, bad, resolution, integer)
@@ -187,4 +202,4 @@ def search_strongest(
                 good = best = mid
             else:
                 bad = mid
-    return SearchResult(axis, best, float(reference_map), float(tolerance), tuple(points), bound)
+    return SearchResult(axis, best, reference, acceptance, tuple(points), bound)

@@ -5,14 +5,18 @@ setting; each writes `report.json` in its job dir. When the multirun ends,
 `PruneSweepCallback` (a Hydra callback registered in `conf/prune.yaml`) collects the
 job rows and writes into the sweep dir `sweep.md`, `sweep.csv`, `sweep.png` and
 `optimal.json`. The optimal pruning point, chosen by hand in the original tutorial, is
-the strongest setting (lowest BFLOPs) whose mAP@0.5 stays within `prune.tolerance`
-(absolute, 0.01 = 1 point) of the unpruned model.
+the strongest setting (lowest BFLOPs) that the acceptance rule accepts
+(`yolo_slim.prune.accept.Acceptance`: mAP@0.5 within `prune.tolerance` and at least
+`prune.keep_map` of the unpruned model's, recall at least `prune.keep_recall` of its
+recall, and an unpruned model whose mAP@0.5 reaches `prune.min_map`). The table says
+for every row why it was accepted or rejected.
 
 The table, the choice and the plot are pure functions of row dicts (`collect_rows`,
 `sweep_table`, `choose_optimal`, `plot_sweep`, `write_sweep`), usable without Hydra.
 A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs),
-`params`, `weights_mib`, `latency_ms`, `bflops` and, for job rows, `run_dir`, `cfg`,
-`weights`, `ckpt`.
+`params`, `weights_mib`, `latency_ms`, `bflops`, for channel plans `global_percent`
+(requested), `threshold` and `achieved_percent` (the fraction of prunable channels
+actually cut), and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from yolo_slim.io.atomic import write_atomic
 from yolo_slim.errors import ConfigError, PruneError
+from yolo_slim.io.atomic import write_atomic
+from yolo_slim.prune.accept import Acceptance
 
 _log = logging.getLogger(__name__)
 
@@ -47,13 +52,20 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("recall", "R"),
     ("mAP50", "mAP@0.5"),
     ("delta_mAP50", "ΔmAP@0.5"),
+    ("global_percent", "global_percent"),
+    ("threshold", "threshold"),
+    ("achieved_percent", "cut (achieved)"),
     ("params", "Params"),
     ("weights_mib", ".weights (MiB)"),
     ("latency_ms", "inference (ms)"),
     ("bflops", "BFLOPS"),
     ("optimal", "optimal"),
+    ("verdict", "accepted?"),
 )
-"""(row key, column title) of the sweep table, in the original tutorial's order."""
+"""(row key, column title) of the sweep table: the original tutorial's columns, the
+threshold with the requested and achieved percent, the optimal mark and the verdict."""
+PLAN_KEYS = ("global_percent", "threshold", "achieved_percent")
+"""Plan fields a job's row carries into the table."""
 
 
 @dataclass(frozen=True)
@@ -73,13 +85,13 @@ class OptimalChoice:
     Attributes:
         row: the chosen row, or None.
         reference_map: the unpruned model's mAP@0.5 (None in cost-only sweeps).
-        tolerance: accepted absolute mAP@0.5 loss.
+        acceptance: the rule the rows were judged by.
         reason: one sentence saying what was chosen and why (or why nothing was).
     """
 
     row: dict[str, Any] | None
     reference_map: float | None
-    tolerance: float
+    acceptance: Acceptance
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,7 +100,7 @@ class OptimalChoice:
         return {
             "setting": row.get("setting"),
             "reason": self.reason,
-            "tolerance": self.tolerance,
+            "acceptance": self.acceptance.to_dict(),
             "reference_mAP50": self.reference_map,
             "row": dict(row) if self.row else None,
             **{k: row.get(k) for k in ("cfg", "weights", "ckpt", "run_dir")},
@@ -114,6 +126,7 @@ def rows_from_report(report: Mapping[str, Any], run_dir: str | os.PathLike | Non
     reference = {**rows["original"], "setting": REFERENCE_SETTING}
     setting = report.get("setting") or setting_label(report.get("plan", {}), report.get("mode"))
     row = {**rows["pruned"], "setting": setting}
+    row.update({k: report["plan"][k] for k in PLAN_KEYS if report.get("plan", {}).get(k) is not None})
     if report.get("search"):
         row["search_evaluations"] = report["search"]["evaluations"]
     if report.get("overrides"):
@@ -164,43 +177,44 @@ def collect_rows(sweep_dir: str | os.PathLike) -> SweepRows:
 
 
 # ---------------------------------------------------------------------- choice
-def choose_optimal(rows: Sequence[Row], reference_map: float | None, tolerance: float = 0.01) -> OptimalChoice:
-    """The strongest setting (lowest BFLOPs) whose mAP@0.5 >= reference - tolerance.
+def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Acceptance | None = None) -> OptimalChoice:
+    """The strongest setting (lowest BFLOPs) that `acceptance` accepts against `reference`.
 
     Ties in BFLOPs go to the higher mAP@0.5, then the fewer params, then the setting
     name (so the choice does not depend on the row order).
 
     Args:
         rows: pruned rows (the unpruned reference excluded).
-        reference_map: the unpruned model's mAP@0.5; None for a cost-only sweep.
-        tolerance: accepted absolute loss (0.01 = 1 point).
-
-    Raises:
-        ConfigError: a negative tolerance.
+        reference: the unpruned model's row (`mAP50`, `recall`); None, or a row without
+            `mAP50`, for a cost-only sweep.
+        acceptance: the rule (default `Acceptance()`).
     """
-    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        raise ConfigError(f"prune.tolerance={tolerance!r} must be a number >= 0 (absolute mAP@0.5, 0.01 = 1 point)")
-    tolerance = float(tolerance)
+    acceptance = acceptance if acceptance is not None else Acceptance()
+    reference_map = None if reference is None or reference.get("mAP50") is None else float(reference["mAP50"])
     scored = [r for r in rows if r.get("mAP50") is not None]
     if reference_map is None or not scored:
-        return OptimalChoice(None, reference_map, tolerance, "no optimal point: the sweep has no mAP@0.5 (cost-only runs, data=none)")
-    floor = reference_map - tolerance - 1e-12
-    accepted = [r for r in scored if float(r["mAP50"]) >= floor]
+        return OptimalChoice(None, reference_map, acceptance, "no optimal point: the sweep has no mAP@0.5 (cost-only runs, data=none)")
+    problem = acceptance.reference_problem(reference)
+    if problem is not None:
+        return OptimalChoice(
+            None, reference_map, acceptance,
+            f"no optimal point: {problem}, so the unpruned model learned (almost) nothing and no setting can be said to "
+            f"lose little; train longer or check the labels, or set {acceptance.prefix}.min_map lower to prune it anyway",
+        )
+    accepted = [r for r in scored if acceptance.accepts(r, reference)]
     if not accepted:
         best = max(scored, key=lambda r: float(r["mAP50"]))
         return OptimalChoice(
-            None,
-            reference_map,
-            tolerance,
-            f"no setting keeps mAP@0.5 within {tolerance:g} of the unpruned {reference_map:.4f}: the best, "
-            f"{best['setting']}, reaches {float(best['mAP50']):.4f}; sweep weaker settings or raise prune.tolerance",
+            None, reference_map, acceptance,
+            f"no setting is accepted ({acceptance.describe()}): the best, {best['setting']}, has "
+            f"{acceptance.verdict(best, reference)}; sweep weaker settings or relax {acceptance.prefix}.tolerance / keep_map / keep_recall",
         )
     row = min(accepted, key=lambda r: (float(r["bflops"]), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
     reason = (
         f"optimal: {row['setting']} ({float(row['bflops']):.3f} BFLOPs, mAP@0.5 {float(row['mAP50']):.4f} vs "
-        f"unpruned {reference_map:.4f}, tolerance {tolerance:g}), the lowest BFLOPs of {len(accepted)} of {len(scored)} settings within tolerance"
+        f"unpruned {reference_map:.4f}), the lowest BFLOPs of {len(accepted)} of {len(scored)} accepted settings; {acceptance.describe()}"
     )
-    return OptimalChoice(dict(row), reference_map, tolerance, reason)
+    return OptimalChoice(dict(row), reference_map, acceptance, reason)
 
 
 # ---------------------------------------------------------------------- table
@@ -213,6 +227,7 @@ def sweep_table(rows: Sequence[Row], reference: Row | None = None, choice: Optim
     """
     chosen = choice.row if choice is not None else None
     ref_map = reference.get("mAP50") if reference is not None else None
+    acceptance = choice.acceptance if choice is not None else None
     lines = []
     ordered = ([reference] if reference is not None else []) + sorted(rows, key=lambda r: (-float(r["bflops"]), str(r["setting"])))
     for row in ordered:
@@ -220,6 +235,10 @@ def sweep_table(rows: Sequence[Row], reference: Row | None = None, choice: Optim
         line["delta_mAP50"] = float(row["mAP50"]) - float(ref_map) if ref_map is not None and row.get("mAP50") is not None else None
         is_chosen = chosen is not None and row is not reference and row.get("setting") == chosen.get("setting") and row.get("run_dir") == chosen.get("run_dir")
         line["optimal"] = "yes" if is_chosen else ""
+        if row is reference:
+            line["verdict"] = "reference"
+        elif acceptance is not None and reference is not None and ref_map is not None:
+            line["verdict"] = acceptance.verdict(row, reference)
         lines.append(line)
     return lines
 
@@ -231,6 +250,10 @@ def _fmt(key: str, value: Any) -> str:
         return f"{int(value):,}"
     if key in ("precision", "recall", "mAP50"):
         return f"{float(value):.4f}"
+    if key in ("global_percent", "achieved_percent"):
+        return f"{float(value):.3f}"
+    if key == "threshold":
+        return f"{float(value):.3g}"
     if key == "delta_mAP50":
         return f"{float(value):+.4f}"
     if key in ("weights_mib", "latency_ms"):
@@ -268,9 +291,9 @@ def format_csv(table: Sequence[Row]) -> str:
 def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | None = None, choice: OptimalChoice | None = None) -> Path:
     """A PNG of mAP@0.5, P and R against BFLOPs (left) and params (right).
 
-    The unpruned model is drawn as a hollow marker, the tolerance band below its
-    mAP@0.5 shaded, and the optimal point ringed. Cost-only rows plot nothing but the
-    axes (with a note). Written atomically.
+    The unpruned model is drawn as a hollow marker, the accepted mAP@0.5 band below
+    it shaded (down to `Acceptance.map_floor`), and the optimal point ringed.
+    Cost-only rows plot nothing but the axes (with a note). Written atomically.
     """
     import matplotlib
 
@@ -289,7 +312,8 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
             x = float(reference[key]) * scale
             ax.plot([x], [float(reference["mAP50"])], "o", mfc="none", mec="k", markersize=10, label="unpruned")
             if choice is not None:
-                ax.axhspan(float(reference["mAP50"]) - choice.tolerance, float(reference["mAP50"]), color="g", alpha=0.12, label="tolerance")
+                ref_map = float(reference["mAP50"])
+                ax.axhspan(choice.acceptance.map_floor(ref_map), ref_map, color="g", alpha=0.12, label="accepted mAP")
         if choice is not None and choice.row is not None:
             ax.plot([float(choice.row[key]) * scale], [float(choice.row["mAP50"])], "o", mfc="none", mec="r", markersize=14, mew=2, label="optimal")
         if not any(r.get("mAP50") is not None for r in points):
@@ -309,7 +333,7 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
 
 
 # ---------------------------------------------------------------------- all of it
-def write_sweep(sweep_dir: str | os.PathLike, tolerance: float = 0.01, collected: SweepRows | None = None) -> dict[str, Any]:
+def write_sweep(sweep_dir: str | os.PathLike, acceptance: Acceptance | None = None, collected: SweepRows | None = None) -> dict[str, Any]:
     """Collect the jobs of `sweep_dir` and write `sweep.md`, `sweep.csv`, `sweep.png`
     and `optimal.json` there.
 
@@ -326,7 +350,7 @@ def write_sweep(sweep_dir: str | os.PathLike, tolerance: float = 0.01, collected
         failed = "; ".join(f"{f['run_dir']}: {f.get('error')}" for f in collected.failures)
         raise PruneError(f"{root}: no prune job wrote report.json" + (f" (failed: {failed})" if failed else ""))
     reference = collected.reference
-    choice = choose_optimal(collected.rows, reference.get("mAP50") if reference else None, tolerance)
+    choice = choose_optimal(collected.rows, reference, acceptance)
     table = sweep_table(collected.rows, reference, choice)
     notes = [choice.reason]
     notes += [f"failed: {f.get('setting') or f['run_dir']}: {f.get('error')}" for f in collected.failures]
@@ -362,21 +386,15 @@ def fail_job(error: BaseException) -> None:
 
 
 class PruneSweepCallback(Callback):
-    """Hydra callback: after a `prune.py -m ...` multirun, writes the sweep outputs.
-
-    Args:
-        tolerance: accepted mAP@0.5 loss; None reads `prune.tolerance` (default 0.01).
-    """
-
-    def __init__(self, tolerance: float | None = None) -> None:
-        self.tolerance = tolerance
+    """Hydra callback: after a `prune.py -m ...` multirun, writes the sweep outputs,
+    judging the rows by the acceptance rule in `prune.*` (`tolerance`, `keep_map`,
+    `keep_recall`, `min_map`)."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        tolerance = self.tolerance if self.tolerance is not None else float(config.get("prune", {}).get("tolerance", 0.01))
         try:
-            written = write_sweep(sweep_dir, tolerance)
-        except PruneError as exc:
+            written = write_sweep(sweep_dir, Acceptance.from_config(config.get("prune") or {}, "prune"))
+        except (PruneError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
         print(f"sweep: {written['md']}\n  {written['choice'].reason}", flush=True)

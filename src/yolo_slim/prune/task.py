@@ -15,9 +15,10 @@ size, or the size a `.ckpt` was trained at; `yolo_slim.config.sizes`), and the
 evaluation images are loaded at that size; `pruned.cfg` keeps it.
 
 `prune.search=true` first finds the optimal pruning point itself (the strongest
-`global_percent`, or `shortcuts` for `prune=layer`, whose masked mAP@0.5 stays within
-`prune.tolerance` of the unpruned model; see `yolo_slim.prune.search`), then prunes at
-that setting as usual; the report lists every evaluated point.
+`global_percent`, or `shortcuts` for `prune=layer`, whose masked model the sweep's
+acceptance rule accepts: `prune.tolerance`, `keep_map`, `keep_recall`, `min_map`; see
+`yolo_slim.prune.search` and `yolo_slim.prune.accept`), then prunes at that setting as
+usual; the report lists every evaluated point and why it was accepted or rejected.
 
 Evaluation data is built once per run: the validation batches are decoded,
 letterboxed and kept in RAM as a list (reused by the original, masked, every search
@@ -50,6 +51,7 @@ from yolo_slim.metrics.cost import count_cost, measure_latency
 from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.model import Darknet, load_model
 from yolo_slim.progress import progress_task, track
+from yolo_slim.prune.accept import Acceptance
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
@@ -85,6 +87,7 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
         channel_multiple=int(p.channel_multiple),
         importance=str(p.importance),
         aggregate=str(p.aggregate),
+        cut_by=str(p.cut_by),
     )
     if mode == "channel":
         return plan_channel_pruning(model, graph, **kw)
@@ -118,6 +121,7 @@ def _markdown(rows: dict[str, dict[str, Any]], hw: tuple[int, int], device: str,
         f"plan: global_percent={plan.global_percent}, layer_keep={plan.layer_keep}, channel_multiple={plan.channel_multiple}, "
         f"shortcuts={plan.shortcuts}, removed units={len(plan.removed_units)}",
         "",
+        *([_threshold_line(plan), ""] if plan.global_percent is not None else []),
         head,
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -133,13 +137,25 @@ def _markdown(rows: dict[str, dict[str, Any]], hw: tuple[int, int], device: str,
     return "\n".join(lines) + "\n"
 
 
+def _threshold_line(plan: PrunePlan) -> str:
+    """What `global_percent` did: the threshold, the requested and the achieved percent."""
+    threshold = "none (nothing cut)" if plan.threshold is None else f"{plan.threshold:.4g}"
+    achieved = "-" if plan.achieved_percent is None else f"{plan.achieved_percent:.3f}"
+    if plan.cut_by == "quota":
+        return f"cut by quota: requested {plan.global_percent:g} of the prunable channels, achieved {achieved} (largest score cut {threshold})"
+    return (
+        f"cut by threshold: |gamma| threshold {threshold} (the {plan.global_percent:g} quantile of the prunable channels), "
+        f"achieved {achieved} of the prunable channels cut"
+    )
+
+
 def search_axis(p: DictConfig) -> str:
     """The parameter `prune.search` varies: `shortcuts` for layer pruning, else `global_percent`."""
     return "shortcuts" if p.get("mode") == "layer" else "global_percent"
 
 
 def run_search(
-    model: Darknet, graph: ChannelGraph, p: DictConfig, batches: list[Any], reference_map: float, e: DictConfig
+    model: Darknet, graph: ChannelGraph, p: DictConfig, batches: list[Any], reference: dict[str, float], e: DictConfig
 ) -> SearchResult:
     """Coarse-then-fine search of the optimal pruning point on the masked model.
 
@@ -173,11 +189,11 @@ def run_search(
 
     with progress_task(f"prune: search {axis}") as points:
         result = search_strongest(
-            point, reference_map, tolerance=float(p.get("tolerance", 0.01)), low=low, high=high,
+            point, reference, acceptance=Acceptance.from_config(p, "prune"), low=low, high=high,
             coarse=int(o.get("coarse", 5)), resolution=resolution, integer=integer, axis=axis,
         )
     for pt in result.points:
-        _log.info("search %s=%s: mAP@0.5 %s %s", axis, pt.value, "-" if pt.mAP50 is None else f"{pt.mAP50:.4f}", "ok" if pt.ok else "too low")
+        _log.info("search %s=%s: mAP@0.5 %s %s", axis, pt.value, "-" if pt.mAP50 is None else f"{pt.mAP50:.4f}", "ok" if pt.ok else pt.note)
     return result
 
 
@@ -186,9 +202,9 @@ def _search_markdown(result: SearchResult) -> str:
         "",
         f"## Search over {result.axis} ({len(result.points)} evaluations, bound {result.bound}, masked model)",
         "",
-        f"reference mAP@0.5 {result.reference_map:.4f}, tolerance {result.tolerance:g}: chosen {result.axis}={result.best}",
+        f"reference mAP@0.5 {result.reference_map:.4f}; {result.acceptance.describe()}: chosen {result.axis}={result.best}",
         "",
-        f"| # | stage | {result.axis} | mAP@0.5 | P | R | BFLOPs | within tolerance |",
+        f"| # | stage | {result.axis} | mAP@0.5 | P | R | BFLOPs | accepted? |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for i, pt in enumerate(result.points, 1):
@@ -199,7 +215,7 @@ def _search_markdown(result: SearchResult) -> str:
 
         lines.append(
             f"| {i} | {pt.stage} | {pt.value:g} | {f('mAP50')} | {f('precision')} | {f('recall')} | {f('bflops', 3)} | "
-            f"{'yes' if pt.ok else 'no' + (f' ({pt.note})' if pt.note else '')} |"
+            f"{'ok' if pt.ok else pt.note or 'no'} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -225,6 +241,7 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     pl.seed_everything(int(cfg.seed), verbose=False)
     datamodule = None
     p = cfg.prune
+    acceptance = Acceptance.from_config(p, "prune")  # checked before any work
     n_recal = int(p.recalibrate_bn)
     if p.search and not has_data(cfg.data):
         raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
@@ -249,12 +266,17 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         val = list(track(datamodule.val_dataloader(), "prune: load validation images"))  # decoded and letterboxed once, reused by every evaluation
         quality["original"] = evaluate(model, val, model.num_classes, e, "prune: evaluate original")
     if p.get("search"):
-        search = run_search(model, graph, p, val, quality["original"]["mAP50"], e)
+        search = run_search(model, graph, p, val, quality["original"], e)
+        if search.reason:
+            raise PruneError(
+                f"prune.search: no optimal point: {search.reason}, so the unpruned model learned (almost) nothing; "
+                "train longer or check the labels, or set prune.min_map lower to prune it anyway"
+            )
         if search.best is None:
             raise PruneError(
-                f"prune.search: no {search.axis} in the searched range keeps mAP@0.5 within {search.tolerance:g} of the unpruned "
-                f"{search.reference_map:.4f} (tried {', '.join(f'{pt.value:g}' for pt in search.points)}); "
-                "raise prune.tolerance or lower prune.search_options.low"
+                f"prune.search: no {search.axis} in the searched range is accepted ({search.acceptance.describe()}; tried "
+                f"{', '.join(f'{pt.value:g}: {pt.note}' for pt in search.points)}); "
+                "relax prune.tolerance / keep_map / keep_recall or lower prune.search_options.low"
             )
         p = OmegaConf.merge(p, {search.axis: search.best})
     plan = make_plan(model, p, graph)
@@ -275,7 +297,7 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     mode = "plan" if p.get("plan") else str(p.get("mode"))
     setting = setting_label(plan.to_dict(), mode)
     report = {
-        "setting": setting, "mode": mode, "overrides": _overrides(), "tolerance": float(p.get("tolerance", 0.01)),
+        "setting": setting, "mode": mode, "overrides": _overrides(), "acceptance": acceptance.to_dict(),
         "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
         "search": search.to_dict() if search is not None else None,
     }
@@ -303,6 +325,8 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "prune/latency_ms": after["latency_ms"],
         "prune/removed_units": float(len(plan.removed_units)),
     }
+    if plan.achieved_percent is not None:
+        metrics["prune/achieved_percent"] = plan.achieved_percent
     if search is not None:
         metrics["prune/search_evaluations"] = float(len(search.points))
         metrics[f"prune/search_{search.axis}"] = float(search.best)

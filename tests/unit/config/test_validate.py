@@ -140,3 +140,26 @@ def test_validated_config_is_typed_and_plain() -> None:
     cfg = check("prune", "model.cfg=x", "prune.global_percent=0.5", "loader.batch_size=8", "prune.search=yes")
     assert cfg.prune.global_percent == 0.5 and cfg.loader.batch_size == 8 and cfg.prune.search is True
     assert OmegaConf.get_type(cfg) is dict  # a plain DictConfig, as the tasks and Hydra's instantiate expect
+
+
+@pytest.mark.parametrize(
+    ("app", "argv", "message"),
+    [
+        ("prune", ["model.cfg=x", "prune.cut_by=share"], r"prune.cut_by='share': expected threshold or quota \(what global_percent means; docs/pruning.md\)"),
+        ("prune", ["model.cfg=x", "prune.keep_map=1.5"], r"prune.keep_map=1.5 must be a number in \[0, 1\] \(kept fraction of the unpruned mAP@0.5\)"),
+        ("prune", ["model.cfg=x", "prune.keep_recall=much"], r"prune.keep_recall: expected a float, got 'much'"),
+        ("pipeline", ["channel_sweep.keep_recall=2"], r"channel_sweep.keep_recall=2 must be a number in \[0, 1\] \(kept fraction of the unpruned recall\)"),
+        ("pipeline", ["layer_sweep.tolerance=-0.1"], r"layer_sweep.tolerance=-0.1 must be a number >= 0 \(absolute mAP@0.5 loss, 0.01 = 1 point\)"),
+        ("pipeline", ["layer_sweep.min_map=null"], r"layer_sweep.min_map: .*"),
+    ],
+)
+def test_the_pruning_rule_keys_are_checked_before_any_work(app, argv, message) -> None:
+    with pytest.raises(ConfigError, match=f"^{message}$"):
+        check(app, *argv)
+
+
+def test_the_pruning_rule_keys_reach_the_validated_config() -> None:
+    p = check("prune", "model.cfg=x", "prune.cut_by=quota", "prune.keep_map=0.9").prune
+    assert (p.cut_by, p.tolerance, p.keep_map, p.keep_recall, p.min_map) == ("quota", 0.01, 0.9, 0.8, 0.1)
+    s = check("pipeline", "channel_sweep.keep_recall=0.5").channel_sweep
+    assert (s.tolerance, s.keep_map, s.keep_recall, s.min_map) == (0.03, 0.9, 0.5, 0.1)  # experiment=demo: 3 points and 90 %

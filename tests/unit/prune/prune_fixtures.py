@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 from yolo_slim.darknet.cfg import parse_cfg, parse_cfg_text
@@ -65,3 +67,15 @@ def rel_error(reference: list[torch.Tensor], other: list[torch.Tensor]) -> float
     diff = max(float((a - b).abs().max()) for a, b in zip(reference, other))
     scale = max(float(a.abs().max()) for a in reference)
     return diff / scale
+
+
+def opencv_heads(cfg_path: Path, weights_path: Path, head_convs: list[int], x: torch.Tensor) -> list[np.ndarray]:
+    """The outputs of convs `head_convs` (ids in the cfg) in OpenCV's darknet importer,
+    for the images `x` (Float[N, C, H, W]); skips when OpenCV has no darknet importer."""
+    cv2 = pytest.importorskip("cv2")
+    if not hasattr(cv2.dnn, "readNetFromDarknet"):
+        pytest.skip("this OpenCV has no darknet importer (removed in 5.0)")
+    net = cv2.dnn.readNetFromDarknet(str(cfg_path), str(weights_path))
+    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    net.setInput(x.numpy().astype(np.float32))
+    return net.forward([f"conv_{i}" for i in head_convs])

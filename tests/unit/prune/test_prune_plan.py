@@ -44,12 +44,23 @@ def chain():
     return _set_gammas(model, {0: [1, 3, 5, 7, 9, 11, 13, 15], 1: [-2, 4, 6, 8, 10, 12, 14, 16]})
 
 
-def test_global_threshold_cuts_the_lowest_fraction(chain):
+def test_global_threshold_is_the_tutorials_quantile(chain):
     plan = plan_channel_pruning(chain, None, global_percent=0.5, layer_keep=0.0)
+    # threshold = sorted(|gamma|)[int(16 * 0.5)] = 9; channels <= 9 go: conv 0 loses 1,3,5,7,9, conv 1 loses -2,4,6,8
+    assert plan.threshold == 9.0 and plan.cut_by == "threshold"
+    assert plan.kept == {0: (5, 6, 7), 1: (4, 5, 6, 7)}
+    assert plan.global_percent == 0.5 and plan.achieved_percent == 9 / 16
+    nothing = plan_channel_pruning(chain, None, global_percent=0.0)
+    assert nothing.kept == {} and nothing.threshold is None and nothing.achieved_percent == 0.0
+
+
+def test_quota_cuts_the_lowest_fraction(chain):
+    plan = plan_channel_pruning(chain, None, global_percent=0.5, layer_keep=0.0, cut_by="quota")
     # the 8 lowest |gamma| of 16 are 1..8: conv 0 loses 1,3,5,7 and conv 1 loses -2,4,6,8
     assert plan.kept == {0: (4, 5, 6, 7), 1: (4, 5, 6, 7)}
-    assert plan.threshold == 8.0 and plan.global_percent == 0.5
-    assert plan_channel_pruning(chain, None, global_percent=0.0).kept == {}
+    assert plan.threshold == 8.0 and plan.cut_by == "quota" and plan.achieved_percent == 0.5
+    with pytest.raises(PruneError, match="cut_by='share'; expected one of threshold, quota"):
+        plan_channel_pruning(chain, None, global_percent=0.5, cut_by="share")
 
 
 def test_layer_keep_is_a_floor_and_never_below_one_channel(chain):
@@ -109,7 +120,8 @@ def test_importance_is_pluggable(chain):
     assert get_importance("bn_gamma") is bn_gamma_importance
     register_importance("reverse_gamma", lambda arrays: {i: -np.abs(p["gamma"]) for i, p in arrays.items() if "gamma" in p})
     plan = plan_channel_pruning(chain, None, global_percent=0.5, layer_keep=0.0, importance="reverse_gamma")
-    assert plan.kept == {0: (0, 1, 2, 3), 1: (0, 1, 2, 3)} and plan.importance == "reverse_gamma"
+    # scores -1..-16, threshold sorted[8] = -8: the nine channels with |gamma| >= 8 go
+    assert plan.kept == {0: (0, 1, 2, 3), 1: (0, 1, 2)} and plan.importance == "reverse_gamma"
     with pytest.raises(PruneError, match="unknown importance 'nope'"):
         plan_channel_pruning(chain, None, 0.5, importance="nope")
 
@@ -244,3 +256,43 @@ def test_plans_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         plan.shortcuts = 3  # type: ignore[misc]
     assert math.isclose(PrunePlan(global_percent=0.5).global_percent, 0.5)
+
+
+@pytest.mark.parametrize("name", ["yolov3-tiny", "yolov4-tiny", "yolov4-tiny-3l", "irregular"])
+@pytest.mark.parametrize("percent", [0.3, 0.7, 0.9])
+def test_floors_multiples_and_balance_only_add_channels_back(name, percent):
+    # every cut channel of every conv is at or below the tutorial's quantile, computed here
+    # from the gammas alone; the floors, the rounding and the split balance only keep more
+    model = irregular_model(64) if name == "irregular" else Darknet.from_cfg(name, classes=2, img_size=64)
+    rng = np.random.default_rng(1)
+    with torch.no_grad():
+        for block in model.conv_blocks().values():
+            if block.bn is not None:
+                block.bn.weight.copy_(torch.from_numpy(rng.lognormal(-2, 2, block.bn.num_features).astype(np.float32)))
+    gammas = {i: np.abs(b.bn.weight.detach().double().numpy()) for i, b in model.conv_blocks().items() if b.bn is not None}
+    values = np.sort(np.concatenate(list(gammas.values())))
+    threshold = values[int(values.size * percent)]
+    plain = plan_channel_pruning(model, None, percent, layer_keep=0.0)
+    strict = plan_channel_pruning(model, None, percent, layer_keep=0.3, channel_multiple=8)
+    assert math.isclose(plain.threshold, threshold) and math.isclose(strict.threshold, threshold)
+    below = sum(int((g <= threshold).sum()) for g in gammas.values())
+    for plan in (plain, strict):
+        for layer, kept in plan.kept.items():
+            cut = np.setdiff1d(np.arange(gammas[layer].size), kept)
+            assert (gammas[layer][cut] <= threshold).all(), layer
+        assert 0 < plan.achieved_percent <= below / values.size
+    for layer, kept in strict.kept.items():
+        assert set(plain.kept.get(layer, range(gammas[layer].size))) <= set(kept)
+    assert strict.achieved_percent < plain.achieved_percent
+
+
+def test_ties_at_the_threshold_are_all_cut_and_warned_about(caplog):
+    model = Darknet.from_cfg("yolov4-tiny", classes=2, img_size=64)  # untrained: every gamma is 1
+    with caplog.at_level("WARNING", logger="yolo_slim.prune.plan"):
+        plan = plan_channel_pruning(model, None, global_percent=0.1, layer_keep=0.25)
+    assert plan.threshold == 1.0 and "score exactly the threshold 1 and are all cut" in caplog.text
+    floors = {layer: math.ceil(0.25 * model.cfg.layers[layer].filters) for layer in plan.kept}
+    at_floor = [layer for layer, kept in plan.kept.items() if len(kept) == floors[layer]]
+    # down to the floor everywhere, except where a split route's balance added the other block's share back
+    assert all(floors[layer] <= len(kept) <= 2 * floors[layer] for layer, kept in plan.kept.items())
+    assert len(at_floor) >= len(plan.kept) - 3 and plan.achieved_percent > 0.6

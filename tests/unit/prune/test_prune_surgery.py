@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from prune_fixtures import images, irregular_model, maps, rel_error, text_model, zoo_model
+from prune_fixtures import images, irregular_model, maps, opencv_heads, rel_error, text_model, zoo_model
 from fixtures.cfg_texts import cfg_text, conv, head, maxpool, net, route, shortcut, upsample
 from yolo_slim.darknet.cfg import parse_cfg
 from yolo_slim.darknet.sections import ConvSection
@@ -210,16 +210,6 @@ def test_pruned_files_load_back_with_the_same_outputs(tmp_path):
     assert isinstance(parse_cfg(tmp_path / "pruned.cfg").layers[0], ConvSection)
 
 
-def _opencv_heads(cfg_path, weights_path, head_convs, x: torch.Tensor) -> list[np.ndarray]:
-    cv2 = pytest.importorskip("cv2")
-    if not hasattr(cv2.dnn, "readNetFromDarknet"):
-        pytest.skip("this OpenCV has no darknet importer (removed in 5.0)")
-    net = cv2.dnn.readNetFromDarknet(str(cfg_path), str(weights_path))
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
-    net.setInput(x.numpy().astype(np.float32))
-    return net.forward([f"conv_{i}" for i in head_convs])
-
-
 @pytest.mark.parametrize("name", ["irregular", "yolov4-tiny", "yolov4"])
 def test_pruned_files_match_opencv_darknet_importer(tmp_path, name):
     size = 64
@@ -234,7 +224,7 @@ def test_pruned_files_match_opencv_darknet_importer(tmp_path, name):
     compact.save_darknet_weights(tmp_path / "pruned.weights")
     x = images(1, size)
     ours = [m.numpy() for m in maps(compact, x)]
-    theirs = _opencv_heads(tmp_path / "pruned.cfg", tmp_path / "pruned.weights", [h - 1 for h in compact.head_ids], x)
+    theirs = opencv_heads(tmp_path / "pruned.cfg", tmp_path / "pruned.weights", [h - 1 for h in compact.head_ids], x)
     scale = max(float(np.abs(o).max()) for o in ours)
     for a, b in zip(ours, theirs):
         assert a.shape == b.shape

@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from yolo_slim.darknet.cfg import parse_cfg
-from yolo_slim.errors import PruneError
+from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.io.checkpoint import ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.model import Darknet
 from yolo_slim.prune.plan import load_plan
@@ -59,3 +59,27 @@ def test_bad_requests_are_refused(tmp_path):
     Darknet.from_cfg("yolov4-tiny", classes=2).to_cfg(cfg_path)
     with pytest.raises(PruneError, match="is an input of this run"):
         prune(_cfg(tmp_path, f"model.cfg={cfg_path}"))
+
+
+def test_reports_state_the_threshold_and_the_requested_and_achieved_percent(tmp_path):
+    metrics, artifacts = prune(_cfg(tmp_path / "t", "prune.global_percent=0.3"))
+    plan = load_plan(artifacts["plan"])
+    assert plan.cut_by == "threshold" and plan.threshold == 1.0  # untrained: every gamma is 1, all tie at the threshold
+    assert metrics["prune/achieved_percent"] == plan.achieved_percent > 0.9
+    md = artifacts["report_md"].read_text()
+    assert f"cut by threshold: |gamma| threshold 1 (the 0.3 quantile of the prunable channels), achieved {plan.achieved_percent:.3f}" in md
+    report = json.loads(artifacts["report_json"].read_text())
+    assert report["plan"]["achieved_percent"] == plan.achieved_percent and report["acceptance"]["keep_recall"] == 0.8
+    _, quota = prune(_cfg(tmp_path / "q", "prune.global_percent=0.3", "prune.cut_by=quota"))
+    achieved = load_plan(quota["plan"]).achieved_percent
+    assert 0.25 < achieved <= 0.3  # the quota, less what the split balance added back
+    assert f"cut by quota: requested 0.3 of the prunable channels, achieved {achieved:.3f}" in quota["report_md"].read_text()
+
+
+def test_bad_acceptance_or_cut_by_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match=r"prune.keep_map=2 must be a number in \[0, 1\]"):
+        prune(_cfg(tmp_path, "prune.keep_map=2"))
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match=r"^prune.cut_by='share': expected threshold or quota \(what global_percent means"):
+        prune(_cfg(tmp_path, "prune.cut_by=share"))
+    assert not any(tmp_path.iterdir())

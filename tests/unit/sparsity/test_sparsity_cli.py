@@ -14,9 +14,10 @@ def _half_sparse_weights(tmp_path):
     model = Darknet.from_cfg("yolov4-tiny", classes=2, img_size=128)
     with torch.no_grad():
         for block in model.conv_blocks().values():
-            if block.bn is not None:
-                block.bn.weight.fill_(0.5)
-                block.bn.weight[: block.bn.weight.numel() // 2] = 1e-4
+            if block.bn is not None:  # half near 0, half spread over [0.2, 0.8] (mean 0.5): no ties at the threshold
+                n = block.bn.weight.numel()
+                block.bn.weight[: n // 2] = 1e-4
+                block.bn.weight[n // 2 :] = torch.linspace(0.2, 0.8, n - n // 2)
     cfg, weights = tmp_path / "m.cfg", tmp_path / "m.weights"
     model.to_cfg(cfg)
     model.save_darknet_weights(weights)
