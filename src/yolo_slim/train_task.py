@@ -166,7 +166,7 @@ class AnchorRecord(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
-            write_atomic(self.path, json.dumps(self.choice.to_dict(), indent=1) + "\n")
+            write_json_atomic(self.path, self.choice.to_dict())
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
