@@ -339,6 +339,7 @@ class PruneOptions:
     keep_map: float = MISSING
     keep_recall: float = MISSING
     min_map: float = MISSING
+    optimal_axis: str = MISSING  # bflops | latency (yolo_slim.prune.sweep.OPTIMAL_AXES)
     search: bool = MISSING
     search_options: SearchOptions = field(default_factory=SearchOptions)
 
@@ -482,6 +483,11 @@ class LayerSweepStage(SweepStage):
 
 
 @dataclass
+class LatencySweepStage(SweepStage):
+    budgets: List[float] = MISSING
+
+
+@dataclass
 class ExportStage:
     precisions: List[str] = MISSING
     overrides: List[str] = MISSING
@@ -512,6 +518,7 @@ class PipelineConfig(Common):
     sparsity: SparsityStage = field(default_factory=SparsityStage)
     channel_sweep: ChannelSweepStage = field(default_factory=ChannelSweepStage)
     layer_sweep: LayerSweepStage = field(default_factory=LayerSweepStage)
+    latency_sweep: LatencySweepStage = field(default_factory=LatencySweepStage)
     finetune: TrainStage = field(default_factory=TrainStage)
     export: ExportStage = field(default_factory=ExportStage)
     benchmark: BenchmarkStage = field(default_factory=BenchmarkStage)

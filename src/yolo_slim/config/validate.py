@@ -165,10 +165,13 @@ def _check_train(cfg: DictConfig, required: bool) -> None:
 def _check_prune(cfg: DictConfig, required: bool) -> None:
     from yolo_slim.prune.accept import Acceptance
     from yolo_slim.prune.plan import CUT_BY
+    from yolo_slim.prune.sweep import OPTIMAL_AXES
 
     _check_model_source(cfg, "prune", required)
     if cfg.prune.cut_by not in CUT_BY:
         raise ConfigError(f"prune.cut_by={cfg.prune.cut_by!r}: expected {' or '.join(CUT_BY)} (what global_percent means; docs/pruning.md)")
+    if cfg.prune.optimal_axis not in OPTIMAL_AXES:
+        raise ConfigError(f"prune.optimal_axis={cfg.prune.optimal_axis!r}: expected {' or '.join(OPTIMAL_AXES)}")
     Acceptance.from_config(cfg.prune, "prune")
 
 
@@ -179,7 +182,7 @@ def _check_pipeline(cfg: DictConfig, required: bool) -> None:
     _check_data(cfg, "pipeline", required)
     stage_list(cfg)
     forced_stages(cfg)
-    for sweep in ("channel_sweep", "layer_sweep"):
+    for sweep in ("channel_sweep", "layer_sweep", "latency_sweep"):
         Acceptance.from_config(cfg[sweep], sweep)
 
 

@@ -179,6 +179,7 @@ def write_report(ctx) -> Path:
         lines += [HEADER, RULE, _row(model, row), ""] if row else [f"(stage `{stage}` has not run)", ""]
     lines += _sweep_section(ctx, "channel_sweep", "Channel pruning sweep")
     lines += _sweep_section(ctx, "layer_sweep", "Layer pruning sweep (on the chosen channel-pruned model)")
+    lines += _sweep_section(ctx, "latency_sweep", "Latency-budget pruning sweep (channels and residual units within a measured latency)")
     lines += _final_section(ctx)
     lines += _deploy_section(ctx)
     plots = ctx.results.get("benchmark", {}).get("artifacts", {})

@@ -138,7 +138,7 @@ def _check_unchanged(ctx: StageContext, name: str, record: dict[str, Any] | None
         raise PipelineError(f"run {ctx.cfg.run_name}: stage '{name}' was run with other inputs: {shown}. {how}")
 
 
-GATED: dict[str, str] = {"sparsity": "baseline", "channel_sweep": "sparsity"}
+GATED: dict[str, str] = {"sparsity": "baseline", "channel_sweep": "sparsity", "latency_sweep": "sparsity"}
 """stage -> the stage whose model the gate checks before it runs."""
 
 

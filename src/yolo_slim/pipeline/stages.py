@@ -26,7 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from yolo_slim.errors import PipelineError
 
-STAGES: tuple[str, ...] = ("baseline", "sparsity", "channel_sweep", "layer_sweep", "finetune", "export", "benchmark")
+STAGES: tuple[str, ...] = ("baseline", "sparsity", "channel_sweep", "layer_sweep", "latency_sweep", "finetune", "export", "benchmark")
+# the pruned model the fine-tuning starts from: the optimal point of the last of these the run has
+PRUNE_STAGES: tuple[str, ...] = ("latency_sweep", "layer_sweep", "channel_sweep")
 # keys every stage gets from the pipeline; a stage's own overrides may not set them
 OWNED_KEYS: tuple[str, ...] = ("paths", "seed", "data", "img_size", "device", "eval")
 
@@ -118,7 +120,7 @@ def train_jobs(ctx: StageContext, name: str) -> list[Job]:
         weights = ctx.need("baseline", "best_weights")
         inputs = {"model": {"cfg": ctx.need("baseline", "cfg")}, "weights": weights}
     elif name == "finetune":
-        source = "layer_sweep" if "layer_sweep" in ctx.results or "layer_sweep" in ctx.planned else "channel_sweep"
+        source = next((s for s in PRUNE_STAGES if s in ctx.results or s in ctx.planned), PRUNE_STAGES[-1])
         inputs = {"model": {"cfg": ctx.need(source, "cfg")}, "weights": ctx.need(source, "weights")}
     settings = _merge(_common(ctx, out, "device"), inputs)
     last = out / "checkpoints" / "last.ckpt"
@@ -129,17 +131,24 @@ def train_jobs(ctx: StageContext, name: str) -> list[Job]:
 
 
 def sweep_jobs(ctx: StageContext, name: str) -> list[Job]:
-    """A prune sweep stage (channel_sweep over global_percent, layer_sweep over shortcuts), one job per value."""
+    """A prune sweep stage, one job per value: channel_sweep over global_percent and
+    latency_sweep over latency_budget (both from the sparse model), layer_sweep over
+    shortcuts (from channel_sweep's optimal point)."""
     s = ctx.cfg[name]
     if name == "channel_sweep":
         axis, values, mode, source = "global_percent", list(s.percents), "channel", ("sparsity", "last_weights")
+    elif name == "latency_sweep":
+        axis, values, mode, source = "latency_budget", list(s.budgets), "latency", ("sparsity", "last_weights")
     else:
         axis, values, mode, source = "shortcuts", list(s.shortcuts), "layer", ("channel_sweep", "weights")
     model = {"model": {"cfg": ctx.need(source[0], "cfg")}, "weights": ctx.need(*source)}
     jobs = []
     for value in values:
         out = ctx.stage_dir(name) / f"{axis}_{value}"
-        settings = _merge(_common(ctx, out, "device"), model, {"prune": {"mode": mode, axis: value}})
+        prune_settings: dict[str, Any] = {"mode": mode, axis: value}
+        if mode == "latency":  # the latency table and the report measure on the deployment device
+            prune_settings["latency"] = {"device": ctx.cfg.deploy_device}
+        settings = _merge(_common(ctx, out, "device"), model, {"prune": prune_settings})
         jobs.append(Job(f"{axis}_{value}", "prune", out, tuple(s.overrides), settings))
     return jobs
 
@@ -165,6 +174,7 @@ JOBS: dict[str, Callable[[StageContext, str], list[Job]]] = {
     "sparsity": train_jobs,
     "channel_sweep": sweep_jobs,
     "layer_sweep": sweep_jobs,
+    "latency_sweep": sweep_jobs,
     "finetune": train_jobs,
     "export": export_jobs,
     "benchmark": lambda ctx, name: [],
@@ -258,7 +268,8 @@ def run_train(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
 
 
 def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
-    """Stages 3, 4: a prune job per value; the optimal point chosen from the sweep table."""
+    """A sweep stage: a prune job per value; the optimal point chosen from the sweep table
+    (the lowest measured OpenVINO latency for latency_sweep, the lowest BFLOPs otherwise)."""
     from yolo_slim.progress import track
     from yolo_slim.prune.accept import Acceptance
     from yolo_slim.prune.sweep import write_sweep
@@ -271,7 +282,8 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
         if job.exists():
             shutil.rmtree(job)
         prune(cfg)
-    written = write_sweep(ctx.stage_dir(name), Acceptance.from_config(ctx.cfg[name], name))
+    axis = "latency" if name == "latency_sweep" else "bflops"
+    written = write_sweep(ctx.stage_dir(name), Acceptance.from_config(ctx.cfg[name], name), axis=axis)
     choice = written["choice"]
     if choice.row is None:
         raise PipelineError(f"{name}: {choice.reason}")
@@ -309,6 +321,7 @@ RUNNERS: dict[str, Callable[[StageContext, str, Mapping[str, DictConfig]], dict[
     "sparsity": run_train,
     "channel_sweep": run_sweep,
     "layer_sweep": run_sweep,
+    "latency_sweep": run_sweep,
     "finetune": run_train,
     "export": run_export,
     "benchmark": run_benchmark,

@@ -177,18 +177,35 @@ def collect_rows(sweep_dir: str | os.PathLike) -> SweepRows:
 
 
 # ---------------------------------------------------------------------- choice
-def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Acceptance | None = None) -> OptimalChoice:
-    """The strongest setting (lowest BFLOPs) that `acceptance` accepts against `reference`.
+OPTIMAL_AXES: dict[str, tuple[str, str]] = {
+    "bflops": ("bflops", "BFLOPs"),
+    "latency": ("ov_latency_ms", "ms measured OpenVINO latency"),
+}
 
-    Ties in BFLOPs go to the higher mAP@0.5, then the fewer params, then the setting
-    name (so the choice does not depend on the row order).
+
+def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Acceptance | None = None,
+                   axis: str = "bflops") -> OptimalChoice:
+    """The strongest setting that `acceptance` accepts against `reference`.
+
+    The strongest is the lowest on `axis`: ``bflops``, or ``latency`` (each row's
+    measured OpenVINO batch-1 latency, ``ov_latency_ms``; every accepted row must have
+    it). Ties go to the higher mAP@0.5, then the fewer params, then the setting name
+    (so the choice does not depend on the row order).
 
     Args:
         rows: pruned rows (the unpruned reference excluded).
         reference: the unpruned model's row (`mAP50`, `recall`); None, or a row without
             `mAP50`, for a cost-only sweep.
         acceptance: the rule (default `Acceptance()`).
+        axis: ``bflops`` or ``latency`` (`OPTIMAL_AXES`).
+
+    Raises:
+        PruneError: an unknown axis, or ``latency`` with an accepted row that has no
+            measured latency (``prune.latency.report=false``).
     """
+    if axis not in OPTIMAL_AXES:
+        raise PruneError(f"optimal-point axis {axis!r}: expected one of {', '.join(OPTIMAL_AXES)}")
+    key, unit = OPTIMAL_AXES[axis]
     acceptance = acceptance if acceptance is not None else Acceptance()
     reference_map = None if reference is None or reference.get("mAP50") is None else float(reference["mAP50"])
     scored = [r for r in rows if r.get("mAP50") is not None]
@@ -209,10 +226,15 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
             f"no setting is accepted ({acceptance.describe()}): the best, {best['setting']}, has "
             f"{acceptance.verdict(best, reference)}; sweep weaker settings or relax {acceptance.prefix}.tolerance / keep_map / keep_recall",
         )
-    row = min(accepted, key=lambda r: (float(r["bflops"]), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
+    unmeasured = [str(r["setting"]) for r in accepted if r.get(key) is None]
+    if unmeasured:
+        raise PruneError(f"the optimal point by {axis} needs each setting's {key}; {', '.join(unmeasured)} has none "
+                         "(prune.latency.report=false?)")
+    row = min(accepted, key=lambda r: (float(r[key]), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
+    at = f"{float(row['bflops']):.3f} BFLOPs" + (f", {float(row[key]):.2f} ms" if axis == "latency" else "")
     reason = (
-        f"optimal: {row['setting']} ({float(row['bflops']):.3f} BFLOPs, mAP@0.5 {float(row['mAP50']):.4f} vs "
-        f"unpruned {reference_map:.4f}), the lowest BFLOPs of {len(accepted)} of {len(scored)} accepted settings; {acceptance.describe()}"
+        f"optimal: {row['setting']} ({at}, mAP@0.5 {float(row['mAP50']):.4f} vs "
+        f"unpruned {reference_map:.4f}), the lowest {unit} of {len(accepted)} of {len(scored)} accepted settings; {acceptance.describe()}"
     )
     return OptimalChoice(dict(row), reference_map, acceptance, reason)
 
@@ -333,9 +355,10 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
 
 
 # ---------------------------------------------------------------------- all of it
-def write_sweep(sweep_dir: str | os.PathLike, acceptance: Acceptance | None = None, collected: SweepRows | None = None) -> dict[str, Any]:
+def write_sweep(sweep_dir: str | os.PathLike, acceptance: Acceptance | None = None, collected: SweepRows | None = None,
+                axis: str = "bflops") -> dict[str, Any]:
     """Collect the jobs of `sweep_dir` and write `sweep.md`, `sweep.csv`, `sweep.png`
-    and `optimal.json` there.
+    and `optimal.json` there; the optimal point is the lowest on `axis` (`choose_optimal`).
 
     Returns:
         Paths by name (`md`, `csv`, `png`, `optimal`) plus `choice` (the
@@ -350,7 +373,7 @@ def write_sweep(sweep_dir: str | os.PathLike, acceptance: Acceptance | None = No
         failed = "; ".join(f"{f['run_dir']}: {f.get('error')}" for f in collected.failures)
         raise PruneError(f"{root}: no prune job wrote report.json" + (f" (failed: {failed})" if failed else ""))
     reference = collected.reference
-    choice = choose_optimal(collected.rows, reference, acceptance)
+    choice = choose_optimal(collected.rows, reference, acceptance, axis)
     table = sweep_table(collected.rows, reference, choice)
     notes = [choice.reason]
     notes += [f"failed: {f.get('setting') or f['run_dir']}: {f.get('error')}" for f in collected.failures]
@@ -388,12 +411,13 @@ def fail_job(error: BaseException) -> None:
 class PruneSweepCallback(Callback):
     """Hydra callback: after a `prune.py -m ...` multirun, writes the sweep outputs,
     judging the rows by the acceptance rule in `prune.*` (`tolerance`, `keep_map`,
-    `keep_recall`, `min_map`)."""
+    `keep_recall`, `min_map`) and taking the lowest on `prune.optimal_axis`."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         try:
-            written = write_sweep(sweep_dir, Acceptance.from_config(config.get("prune") or {}, "prune"))
+            p = config.get("prune") or {}
+            written = write_sweep(sweep_dir, Acceptance.from_config(p, "prune"), axis=str(p.get("optimal_axis") or "bflops"))
         except (PruneError, ConfigError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
