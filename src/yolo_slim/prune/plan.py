@@ -56,6 +56,10 @@ class PrunePlan:
         threshold: the largest aggregated score that was cut by the global threshold.
         importance, aggregate: how channels were ranked.
         shortcuts: number of residual units requested.
+        latency_budget: the latency planner's target as a fraction of the unpruned
+            network's predicted latency, or None.
+        latency_budget_ms: the latency planner's target in milliseconds, or None.
+        latency_ms: the latency the plan was predicted to reach (milliseconds), or None.
     """
 
     kept: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
@@ -68,6 +72,9 @@ class PrunePlan:
     importance: str | None = None
     aggregate: str | None = None
     shortcuts: int = 0
+    latency_budget: float | None = None
+    latency_budget_ms: float | None = None
+    latency_ms: float | None = None
 
     @property
     def removed_layers(self) -> frozenset[int]:

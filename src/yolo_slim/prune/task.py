@@ -1,13 +1,15 @@
 """`prune(cfg)`: the pruning task behind `prune.py`.
 
 Loads the model (zoo name or `.cfg`, weights `.weights` or `.ckpt`), plans
-(`prune.mode`: channel | layer | layer_channel, or re-applies `prune.plan`), evaluates
+(`prune.mode`: channel | layer | layer_channel | latency, or re-applies `prune.plan`), evaluates
 the masked network (fast, no surgery) and then the compact one when a dataset is
 configured, optionally re-calibrates BatchNorm, and writes into the run dir:
 `pruned.cfg`, `pruned.weights`, `pruned.ckpt` (a Lightning checkpoint that
 `train.py experiment=*_finetune weights=...` loads), `plan.json`, `report.json` and
 `report.md` (one row before, one after: P, R, mAP@0.5, params, .weights size,
-latency, BFLOPs). `data.data=none` (or `~data`) gives a cost-only report.
+latency, BFLOPs; with `prune.latency.report` also the OpenVINO FP32 batch-1 latency on
+`prune.latency.device`, measured and predicted by the latency table).
+`data.data=none` (or `~data`) gives a cost-only report.
 
 `prune.search=true` first finds the optimal pruning point itself (the strongest
 `global_percent`, or `shortcuts` for `prune=layer`, whose masked mAP@0.5 stays within
@@ -41,6 +43,8 @@ from yolo_slim.metrics.cost import count_cost, measure_latency
 from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.model import Darknet, load_model
 from yolo_slim.prune.mask import mask_model
+from yolo_slim.latency import network_latency, table_from_config
+from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
 from yolo_slim.prune.search import SearchResult, search_strongest
@@ -49,7 +53,7 @@ from yolo_slim.prune.sweep import setting_label
 
 _log = logging.getLogger(__name__)
 
-MODES = ("channel", "layer", "layer_channel")
+MODES = ("channel", "layer", "layer_channel", "latency")
 OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "report.json", "report.md")
 
 
@@ -80,7 +84,41 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
         return plan_channel_pruning(model, graph, **kw)
     if mode == "layer":
         return plan_layer_pruning(model, int(p.shortcuts), graph)
+    if mode == "latency":
+        ms = p.get("latency_budget_ms")
+        return plan_latency_pruning(
+            model, graph, table=table_from_config(p.get("latency") or {}), budget=None if ms is not None else p.get("latency_budget"),
+            budget_ms=None if ms is None else float(ms), layer_keep=kw["layer_keep"], importance=kw["importance"],
+            aggregate=kw["aggregate"], units=bool(p.get("latency_units", True)), rounds=int(p.get("latency_rounds", 4)),
+        )
     return plan_layer_channel_pruning(model, int(p.shortcuts), graph, **kw)
+
+
+def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Darknet], p: DictConfig) -> dict[str, Any]:
+    """Measure the OpenVINO batch-1 latency of `models` (name -> model, keys of `rows`)
+    on `prune.latency.device` and add `ov_latency_ms` (measured, median) and
+    `ov_latency_pred_ms` (the latency table's prediction) to their rows.
+
+    Returns:
+        What was measured on (the table's device identity and file).
+    """
+    node = p.get("latency") or {}
+    table = table_from_config(node)
+    results = network_latency({k: m.cpu() for k, m in models.items()}, table, runs=int(node.get("report_runs", 30)))
+    for name, result in results.items():
+        rows[name]["ov_latency_ms"] = result.measured_ms
+        rows[name]["ov_latency_pred_ms"] = result.predicted_ms
+    return {**table.identity, "table": str(table.path)}
+
+
+def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], plan: PrunePlan) -> str:
+    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads):", ""]
+    for name, row in rows.items():
+        if "ov_latency_ms" in row:
+            lines.append(f"- {name}: {row['ov_latency_ms']:.3f} ms measured, {row['ov_latency_pred_ms']:.3f} ms predicted")
+    if plan.latency_budget_ms is not None:
+        lines.append(f"- latency plan: budget {plan.latency_budget_ms:.3f} ms, predicted {plan.latency_ms:.3f} ms")
+    return "\n".join(lines) + "\n"
 
 
 def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig) -> dict[str, float]:
@@ -257,6 +295,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         quality["pruned"] = evaluate(compact, val, compact.num_classes, e)
 
     rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
+    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if (p.get("latency") or {}).get("report") else None
+    model.to(device)
+    compact.to(device)
     if "masked" in quality:
         rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
 
@@ -269,10 +310,11 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     report = {
         "setting": setting, "mode": mode, "overrides": _overrides(), "tolerance": float(p.get("tolerance", 0.01)),
         "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
-        "search": search.to_dict() if search is not None else None,
+        "search": search.to_dict() if search is not None else None, "openvino": ov_device,
     }
     artifacts["report_json"] = write_atomic(out / "report.json", json.dumps(report, indent=1) + "\n")
-    md = _markdown(rows, hw, device, plan) + (_search_markdown(search) if search is not None else "")
+    md = _markdown(rows, hw, device, plan) + (_latency_markdown(rows, ov_device, plan) if ov_device else "")
+    md += _search_markdown(search) if search is not None else ""
     artifacts["report_md"] = write_atomic(out / "report.md", md)
 
     before, after = rows["original"], rows["pruned"]
@@ -284,6 +326,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "prune/latency_ms": after["latency_ms"],
         "prune/removed_units": float(len(plan.removed_units)),
     }
+    if "ov_latency_ms" in after:
+        metrics["prune/ov_latency_ms"] = after["ov_latency_ms"]
+        metrics["prune/ov_latency_ratio"] = after["ov_latency_ms"] / before["ov_latency_ms"]
     if search is not None:
         metrics["prune/search_evaluations"] = float(len(search.points))
         metrics[f"prune/search_{search.axis}"] = float(search.best)

@@ -1,0 +1,224 @@
+"""Timing OpenVINO models the way the deployment runs them, interleaved.
+
+`DeviceSettings` are the compile properties every timed model gets: the device, the
+LATENCY performance hint, the thread count and FP32 inference precision (OpenVINO
+otherwise picks bf16 on CPUs with native bf16, AMD Zen 4 and Intel Xeon alike).
+A `WallTimer` samples the wall-clock time of one batch-1 inference (`start_async()`
++ `wait()` on a request whose inputs are set once: the engine's time, no Python
+copies).
+
+`measure_round_robin` runs many timers in rounds (each round: one untimed call and
+`block` timed calls of every timer in turn), so load changes on a shared machine
+hit all of them alike, and returns a low quantile of each timer's samples (the
+median by default): time lost to other processes only ever adds, so a low quantile
+estimates the unloaded device better than the mean.
+
+OpenVINO's own per-node profiling (`PERF_COUNT`) is not used: its `real_time` is
+the running mean since compilation truncated to whole microseconds, which carries
+the first, cold inference along and cannot give per-inference samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import platform
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from yolo_slim.errors import LatencyError
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """How timed models are compiled.
+
+    Attributes:
+        device: OpenVINO device string (`CPU`, `GPU`, `GPU.1`, ...).
+        threads: `INFERENCE_NUM_THREADS` on CPU; None keeps OpenVINO's choice for the
+            latency hint (then `describe()` records the number it chose).
+        precision: `INFERENCE_PRECISION_HINT` (`f32`, `bf16`, `f16`).
+    """
+
+    device: str = "CPU"
+    threads: int | None = None
+    precision: str = "f32"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, str) or not self.device:
+            raise LatencyError(f"latency device must be an OpenVINO device string such as CPU, got {self.device!r}")
+        if self.threads is not None and (int(self.threads) != self.threads or self.threads < 1):
+            raise LatencyError(f"latency threads={self.threads!r} must be an integer >= 1 or null")
+        if self.precision not in ("f32", "bf16", "f16"):
+            raise LatencyError(f"latency precision={self.precision!r}; expected f32, bf16 or f16")
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.device.split(".")[0].upper() == "CPU"
+
+    def properties(self) -> dict[str, Any]:
+        """The compile properties."""
+        props: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": self.precision}
+        if self.threads is not None and self.is_cpu:
+            props["INFERENCE_NUM_THREADS"] = int(self.threads)
+        return props
+
+
+def _core():
+    import openvino as ov
+
+    return ov.Core()
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe(settings: DeviceSettings) -> dict[str, Any]:
+    """What a latency table is only valid for: device, its full name, the CPU model,
+    OpenVINO version, the thread count actually used and the precision.
+
+    Raises:
+        LatencyError: OpenVINO does not know the device.
+    """
+    import openvino as ov
+
+    from yolo_slim.latency.micro import chain_model
+
+    core = _core()
+    if settings.device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices} and settings.device not in ("AUTO",):
+        raise LatencyError(f"latency device {settings.device!r} is not available here; OpenVINO sees {', '.join(core.available_devices)}")
+    try:
+        full_name = str(core.get_property(settings.device, "FULL_DEVICE_NAME"))
+    except RuntimeError:
+        full_name = settings.device
+    threads: Any = settings.threads
+    if settings.is_cpu:
+        compiled = compile_model(chain_model(1), settings)
+        threads = int(compiled.get_property("INFERENCE_NUM_THREADS"))
+    return {
+        "device": settings.device,
+        "device_name": full_name,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "openvino": ov.get_version(),
+        "threads": threads,
+        "precision": settings.precision,
+        "hint": "LATENCY",
+        "batch": 1,
+    }
+
+
+def compile_model(model: Any, settings: DeviceSettings, core: Any = None):
+    """`core.compile_model` with `settings`; `model` is an `ov.Model` or an IR/ONNX path.
+
+    Raises:
+        LatencyError: OpenVINO cannot compile it (its first message line).
+    """
+    core = core or _core()
+    try:
+        return core.compile_model(model if not isinstance(model, os.PathLike) else str(model), settings.device, settings.properties())
+    except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
+        first = next((ln for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")), type(err).__name__)
+        raise LatencyError(f"OpenVINO cannot compile a timed model for {settings.device}: {first}") from err
+
+
+def _request(compiled):
+    import openvino as ov
+
+    request = compiled.create_infer_request()
+    for i, port in enumerate(compiled.inputs):
+        shape = tuple(int(d) for d in port.get_partial_shape().to_shape())
+        request.set_input_tensor(i, ov.Tensor(np.zeros(shape, np.float32)))
+    return request
+
+
+class WallTimer:
+    """Samples the wall time (microseconds) of one inference."""
+
+    def __init__(self, compiled) -> None:
+        self.compiled = compiled
+        self.request = _request(compiled)
+        self.samples: list[float] = []
+
+    def call(self) -> None:
+        self.request.start_async()
+        self.request.wait()
+
+    def sample(self) -> None:
+        start = time.perf_counter()
+        self.request.start_async()
+        self.request.wait()
+        self.samples.append((time.perf_counter() - start) * 1e6)
+
+    def summary(self, quantile: float = 0.5) -> float:
+        return float(np.quantile(self.samples, quantile))
+
+
+def measure_round_robin(
+    timers: Mapping[Any, WallTimer],
+    runs: int,
+    *,
+    block: int = 3,
+    warmup: int = 1,
+    quantile: float = 0.5,
+) -> dict[Any, float]:
+    """Sample every timer `runs` times in interleaved rounds; their summaries.
+
+    Args:
+        timers: key -> timer.
+        runs: timed samples per timer (rounded up to whole blocks).
+        block: consecutive timed calls of one timer per turn (after one untimed call
+            that wakes its threads again after the others ran).
+        warmup: untimed calls per timer before the first round.
+        quantile: which quantile of each timer's samples to return (0.5: median).
+
+    Returns:
+        key -> microseconds.
+    """
+    if runs < 1 or block < 1 or not 0.0 <= quantile <= 1.0:
+        raise LatencyError(f"measure_round_robin: runs and block must be >= 1 and quantile in [0, 1], got {runs}, {block}, {quantile}")
+    for timer in timers.values():
+        for _ in range(warmup):
+            timer.call()
+    rounds = max(1, math.ceil(runs / block))
+    for _ in range(rounds):
+        for timer in timers.values():
+            timer.call()
+            for _ in range(block):
+                timer.sample()
+    return {key: timer.summary(quantile) for key, timer in timers.items()}
+
+
+def fit_line(xs: Iterable[float], ys: Iterable[float]) -> tuple[float, float]:
+    """Least-squares (intercept, slope) of y against x."""
+    x = np.asarray(list(xs), dtype=np.float64)
+    y = np.asarray(list(ys), dtype=np.float64)
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(intercept), float(slope)
+
+
+def as_settings(value: DeviceSettings | Mapping[str, Any] | None) -> DeviceSettings:
+    """`DeviceSettings` from itself, a mapping of its fields (e.g. a Hydra node) or None."""
+    if value is None:
+        return DeviceSettings()
+    if isinstance(value, DeviceSettings):
+        return value
+    names = {f.name for f in dataclasses.fields(DeviceSettings)}
+    unknown = sorted(set(value) - names)
+    if unknown:
+        raise LatencyError(f"unknown latency device settings {unknown}; expected {sorted(names)}")
+    return DeviceSettings(**{k: value[k] for k in value})
+
