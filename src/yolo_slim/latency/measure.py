@@ -7,11 +7,10 @@ A `WallTimer` samples the wall-clock time of one batch-1 inference (`start_async
 + `wait()` on a request whose inputs are set once: the engine's time, no Python
 copies).
 
-`measure_round_robin` runs many timers in rounds (each round: one untimed call and
-`block` timed calls of every timer in turn), so load changes on a shared machine
-hit all of them alike, and returns a low quantile of each timer's samples (the
-median by default): time lost to other processes only ever adds, so a low quantile
-estimates the unloaded device better than the mean.
+`measure_round_robin` runs many timers in rounds (each round: every timer in turn,
+a few untimed inferences, then a block of timed ones), so load changes on a shared
+machine hit all of them alike, and returns a quantile of each timer's samples (the
+median by default).
 
 OpenVINO's own per-node profiling (`PERF_COUNT`) is not used: its `real_time` is
 the running mean since compilation truncated to whole microseconds, which carries
@@ -21,7 +20,6 @@ the first, cold inference along and cannot give per-inference samples.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import platform
 import time
@@ -145,11 +143,25 @@ def _request(compiled):
     return request
 
 
-class WallTimer:
-    """Samples the wall time (microseconds) of one inference."""
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+"""`wall`: elapsed time; `cpu`: this process's CPU time (all its threads), which
+leaves out the time other processes hold the cores: with one inference thread it
+is the elapsed time of an otherwise idle machine."""
 
-    def __init__(self, compiled) -> None:
+
+class WallTimer:
+    """Samples the time (microseconds) of one inference of a compiled model.
+
+    Args:
+        compiled: the compiled model.
+        clock: a key of `CLOCKS`.
+    """
+
+    def __init__(self, compiled, clock: str = "wall") -> None:
+        if clock not in CLOCKS:
+            raise LatencyError(f"latency clock={clock!r}; expected one of {', '.join(CLOCKS)}")
         self.compiled = compiled
+        self.clock = CLOCKS[clock]
         self.request = _request(compiled)
         self.samples: list[float] = []
 
@@ -158,45 +170,57 @@ class WallTimer:
         self.request.wait()
 
     def sample(self) -> None:
-        start = time.perf_counter()
+        start = self.clock()
         self.request.start_async()
         self.request.wait()
-        self.samples.append((time.perf_counter() - start) * 1e6)
+        self.samples.append((self.clock() - start) * 1e6)
 
     def summary(self, quantile: float = 0.5) -> float:
         return float(np.quantile(self.samples, quantile))
+
+    def spread(self) -> float:
+        """Interquartile range over median of the samples (0 when they agree)."""
+        q25, q50, q75 = np.quantile(self.samples, (0.25, 0.5, 0.75))
+        return float((q75 - q25) / q50) if q50 > 0 else 0.0
 
 
 def measure_round_robin(
     timers: Mapping[Any, WallTimer],
     runs: int,
     *,
-    block: int = 3,
-    warmup: int = 1,
+    block: int = 2,
+    settle_us: float = 2000.0,
     quantile: float = 0.5,
 ) -> dict[Any, float]:
     """Sample every timer `runs` times in interleaved rounds; their summaries.
 
+    In each round every timer takes its turn: untimed inferences until `settle_us`
+    have passed (at least two), then `block` timed ones. The untimed ones matter:
+    right after another compiled model ran, its worker threads still spin for a
+    while and compete with this one's, which slows the first inferences of a turn
+    by a third and more on a 2-core machine.
+
     Args:
         timers: key -> timer.
         runs: timed samples per timer (rounded up to whole blocks).
-        block: consecutive timed calls of one timer per turn (after one untimed call
-            that wakes its threads again after the others ran).
-        warmup: untimed calls per timer before the first round.
+        block: timed inferences per turn.
+        settle_us: untimed time per turn before them, microseconds.
         quantile: which quantile of each timer's samples to return (0.5: median).
 
     Returns:
         key -> microseconds.
     """
-    if runs < 1 or block < 1 or not 0.0 <= quantile <= 1.0:
-        raise LatencyError(f"measure_round_robin: runs and block must be >= 1 and quantile in [0, 1], got {runs}, {block}, {quantile}")
-    for timer in timers.values():
-        for _ in range(warmup):
-            timer.call()
-    rounds = max(1, math.ceil(runs / block))
-    for _ in range(rounds):
+    if runs < 1 or block < 1 or settle_us < 0 or not 0.0 <= quantile <= 1.0:
+        raise LatencyError(
+            f"measure_round_robin: runs and block must be >= 1, settle_us >= 0 and quantile in [0, 1], got {runs}, {block}, {settle_us}, {quantile}"
+        )
+    for _ in range(-(-runs // block)):
         for timer in timers.values():
-            timer.call()
+            start = time.perf_counter()
+            calls = 0
+            while calls < 2 or (time.perf_counter() - start) * 1e6 < settle_us:
+                timer.call()
+                calls += 1
             for _ in range(block):
                 timer.sample()
     return {key: timer.summary(quantile) for key, timer in timers.items()}

@@ -75,9 +75,23 @@ def network_latency(
         ExportError: a network cannot be exported.
         LatencyError: measuring failed or passed the table's time bound.
     """
-    specs = {name: layer_specs(m.cfg, hw or m.cfg.input_hw) for name, m in models.items()}
     with tempfile.TemporaryDirectory(prefix="yolo_slim_latency_") as tmp:
-        irs = {name: export_openvino(m, Path(tmp) / name, hw or m.cfg.input_hw) for name, m in models.items()}
-        all_specs = [s for lst in specs.values() for _, s in lst]
-        walls = table.measure(all_specs, refresh=refresh, fixed=refresh, wall=irs, runs=runs)
-    return {name: NetworkLatency(walls[name] / 1000.0, predict_specs(specs[name], table)) for name in models}
+        exported = {
+            name: (m.cfg, export_openvino(m, Path(tmp) / name, hw or m.cfg.input_hw), hw or m.cfg.input_hw) for name, m in models.items()
+        }
+        return measure_networks(exported, table, runs=runs, refresh=refresh)
+
+
+def measure_networks(
+    exported: Mapping[str, tuple[Any, Any, tuple[int, int]]],
+    table: LatencyTable,
+    *,
+    runs: int = 30,
+    refresh: bool = False,
+) -> dict[str, NetworkLatency]:
+    """`network_latency` for networks exported already: name -> (cfg, `ov.Model` or IR
+    path, input (height, width))."""
+    specs = {name: layer_specs(cfg, hw) for name, (cfg, _, hw) in exported.items()}
+    all_specs = [s for lst in specs.values() for _, s in lst]
+    walls = table.measure(all_specs, refresh=refresh, fixed=refresh, wall={name: ir for name, (_, ir, _) in exported.items()}, runs=runs)
+    return {name: NetworkLatency(walls[name] / 1000.0, predict_specs(specs[name], table)) for name in exported}

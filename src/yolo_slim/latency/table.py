@@ -3,12 +3,18 @@
 An entry is the cost of one layer spec (`yolo_slim.latency.specs`) inside a network
 on the device, in microseconds per batch-1 inference: the median wall time of its
 single-layer model (`yolo_slim.latency.micro`) minus the fixed per-inference cost,
-or, for ops fed by helper convs, minus the time of the helpers alone.
-That cost (`FixedCost`) comes from a chain of k identical small convs, k = 1, 2, 4,
-8, 16: wall time against k is a line whose intercept is the per-inference cost
+or, for ops fed by helper convs, minus the time of the helpers alone. The fixed
+cost (`FixedCost`) comes from a chain of k identical small convs, k = 1, 2, 4, 8,
+16: wall time against k is a line whose intercept is the per-inference cost
 (request start, thread wake-up, output) and whose slope is one small layer's cost.
 Every measuring session times the chain next to the specs, round robin, and
-subtracts its own intercept, so a load change between sessions shifts nothing.
+subtracts its own intercept.
+
+Load normalisation: a shared machine can run everything twice as slowly for
+minutes. Every session also times one reference conv (`REFERENCE_SPEC`); an entry
+is stored with the reference's wall time in its session, and read as its time
+scaled to the fastest reference time the table has seen (`reference_us`), so
+entries measured under different loads stay comparable.
 
 The channel quantum (`quantum`) is the SIMD block after which a conv's time steps
 up, found by timing one conv at every output width 2..65 (`detect_quantum`).
@@ -18,8 +24,8 @@ the CPU model, OpenVINO version, threads, precision) under the cache dir, defaul
 `$XDG_CACHE_HOME/yolo_slim/latency` (`~/.cache/...`). It is built incrementally:
 `entries(specs)` measures only the specs it does not hold yet, in chunks, saves
 after each chunk (merging with entries other processes added), and stops with a
-`LatencyError` once this table object has measured for more than `max_seconds`
-(what was measured stays cached, so a rerun continues).
+`LatencyError` between two chunks once this table object has measured for more
+than `max_seconds` (what was measured stays cached, so a rerun continues).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,11 +52,15 @@ _log = logging.getLogger(__name__)
 
 TABLE_VERSION = 1
 CHAIN_LENGTHS = (1, 2, 4, 8, 16)
+REFERENCE_SPEC = ConvSpec(cin=64, cout=64, size=3, stride=1, padding=1, groups=1, h=32, w=32, activation="leaky")
+"""The conv every session times to tell how loaded the machine was (about 75 MFLOP)."""
 PROBE_WIDTHS = tuple(range(2, 66))
 PROBE_SPEC = ConvSpec(cin=64, cout=64, size=3, stride=1, padding=1, groups=1, h=24, w=24, activation="leaky")
 QUANTUM_CANDIDATES = (2, 4, 8, 16, 32)
 JUMP = 1.08
 """A conv's time steps up after a block multiple m when t(m + 1) / t(m) exceeds this."""
+MAX_SPREAD = 0.5
+"""A spec whose samples spread more (interquartile range over median) is measured again, once."""
 
 
 @dataclass(frozen=True)
@@ -135,17 +146,22 @@ class LatencyTable:
         if runs < 1 or chunk < 1 or not max_seconds > 0:
             raise LatencyError(f"latency table: runs={runs}, chunk={chunk} must be >= 1 and max_seconds={max_seconds} > 0")
         self.runs, self.max_seconds, self.chunk = int(runs), float(max_seconds), int(chunk)
+        import openvino as ov
+
+        self._core = ov.Core()
         self.identity = describe(self.settings)
         digest = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:12]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.settings.device).strip("-").lower()
         self.path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.path = self.path / f"{slug}-{digest}.json"
-        self._entries: dict[str, Entry] = {}
-        self._fixed: FixedCost | None = None
+        self._raw: dict[str, tuple[float, float, int]] = {}  # key -> (us, its session's reference us, runs)
+        self._fixed_raw: tuple[float, float, float] | None = None  # (intercept us, slope us, reference us)
+        self.reference_us: float | None = None
         self._quantum: int | None = None
         self._extra: dict[str, Any] = {}
         self.measured = 0
         self.seconds = 0.0
+        self.load: float | None = None  # the last session's reference time over the fastest seen
         self._load()
 
     # ------------------------------------------------------------------ file
@@ -165,10 +181,11 @@ class LatencyTable:
         if data is None:
             return
         try:
-            self._entries = {k: Entry(float(v["us"]), int(v["runs"])) for k, v in data.get("entries", {}).items()}
+            self._raw = {k: (float(v["us"]), float(v["ref_us"]), int(v["runs"])) for k, v in data.get("entries", {}).items()}
             fixed = data.get("fixed")
-            self._fixed = FixedCost(float(fixed["inference_us"]), float(fixed["layer_us"])) if fixed else None
+            self._fixed_raw = (float(fixed["inference_us"]), float(fixed["layer_us"]), float(fixed["ref_us"])) if fixed else None
             self._quantum = int(data["quantum"]["q"]) if data.get("quantum") else None
+            self.reference_us = float(data["reference_us"]) if data.get("reference_us") else None
         except (KeyError, TypeError, ValueError) as exc:
             raise LatencyError(f"{self.path}: malformed latency table entry ({exc}); delete it to measure again") from None
         self._extra = {k: data[k] for k in ("fixed", "quantum") if data.get(k)}
@@ -176,8 +193,10 @@ class LatencyTable:
     def save(self) -> Path:
         """Write the table, merged with what the file holds now (atomically)."""
         on_disk = self._read() or {}
-        entries = {**on_disk.get("entries", {}), **{k: {"us": e.us, "runs": e.runs} for k, e in self._entries.items()}}
-        data = {"version": TABLE_VERSION, "identity": self.identity, "entries": dict(sorted(entries.items()))}
+        mine = {k: {"us": us, "ref_us": ref, "runs": runs} for k, (us, ref, runs) in self._raw.items()}
+        entries = {**on_disk.get("entries", {}), **mine}
+        refs = [r for r in (self.reference_us, on_disk.get("reference_us")) if r]
+        data = {"version": TABLE_VERSION, "identity": self.identity, "reference_us": min(refs) if refs else None, "entries": dict(sorted(entries.items()))}
         for key in ("fixed", "quantum"):
             value = self._extra.get(key) or on_disk.get(key)
             if value:
@@ -193,8 +212,14 @@ class LatencyTable:
                 "(or raise prune.latency.max_measure_s)"
             )
 
-    def _timer(self, model: Any) -> WallTimer:
-        return WallTimer(compile_model(model, self.settings))
+    def _timers(self, models: Mapping[Any, Any]) -> dict[Any, WallTimer]:
+        """Compile `models` (key -> model) in parallel (compiling dominates measuring
+        small layers) and give each a timer."""
+        keys = list(models)
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            compiled = list(pool.map(lambda k: compile_model(models[k], self.settings, self._core), keys))
+        return {k: WallTimer(c) for k, c in zip(keys, compiled)}
 
     def measure(
         self,
@@ -206,86 +231,115 @@ class LatencyTable:
         runs: int | None = None,
     ) -> dict[str, float]:
         """Measure `specs` (all of them with `refresh`, else the missing ones), the fixed
-        costs when `fixed` (or not known yet), and the whole models of `wall` (name ->
-        `ov.Model` or IR path), and store the results. With `fixed` or `wall`
-        everything is timed in one interleaved session, else in chunks.
+        costs when `fixed` (or when not known yet), and the whole models of `wall`
+        (name -> `ov.Model` or IR path), and store the results. With `wall` or
+        `fixed` everything is timed in one interleaved session, else in chunks.
 
         Args:
             runs: samples per model; default the table's `runs`.
 
         Returns:
             name -> median wall microseconds of each model in `wall`.
+
+        Raises:
+            LatencyError: compiling failed, or the table's time bound was passed
+                (after saving what was measured).
         """
-        todo = list(dict.fromkeys(s for s in specs if refresh or spec_key(s) not in self._entries))
+        todo = list(dict.fromkeys(s for s in specs if refresh or spec_key(s) not in self._raw))
         wall = dict(wall or {})
-        fixed = fixed or self._fixed is None
-        single = bool(wall) or fixed
-        chunks = [todo] if single else [todo[i : i + self.chunk] for i in range(0, len(todo), self.chunk)]
         runs = int(runs or self.runs)
-        result: dict[str, float] = {}
-        pending = len(todo)
-        for part in chunks:
-            if not part and not single:
-                continue
-            self._check_time(pending)
-            start = time.monotonic()
-            references = {helper_specs(s) for s in part} - {()}
-            timers: dict[Any, WallTimer] = {("chain", k): self._timer(chain_model(k)) for k in CHAIN_LENGTHS}
-            timers.update({("spec", spec_key(s)): self._timer(layer_model(s)) for s in part})
-            timers.update({("ref", ref): self._timer(helpers_model(ref)) for ref in references})
-            timers.update({("wall", name): self._timer(model) for name, model in wall.items()})
-            values = measure_round_robin(timers, runs, block=3)
-            intercept, slope = fit_line(CHAIN_LENGTHS, [values[("chain", k)] for k in CHAIN_LENGTHS])
-            for s in part:
-                key, ref = spec_key(s), helper_specs(s)
-                cost = values[("spec", key)] - (values[("ref", ref)] if ref else intercept)
-                self._entries[key] = Entry(round(max(cost, 0.0), 3), len(timers[("spec", key)].samples))
-            result = {name: values[("wall", name)] for name in wall}
-            if fixed:
-                self._fixed = FixedCost(max(intercept, 0.0), slope)
-                self._extra["fixed"] = {
-                    "inference_us": self._fixed.inference_us,
-                    "layer_us": slope,
-                    "chain_wall_us": {str(k): values[("chain", k)] for k in CHAIN_LENGTHS},
-                    "layer": spec_key(CHAIN_SPEC),
-                }
-            pending -= len(part)
-            self.measured += len(part)
-            self.seconds += time.monotonic() - start
-            self.save()
+        if wall or fixed:
+            result, noisy = self._session(todo, wall, runs)
+        else:
+            if self._fixed_raw is None:
+                self._session([], {}, runs)
+            result, noisy = {}, []
+            for i in range(0, len(todo), self.chunk):
+                if i:  # past the bound, stop between chunks (the first always runs)
+                    self._check_time(len(todo) - i)
+                noisy += self._session(todo[i : i + self.chunk], {}, runs)[1]
+        if noisy:  # samples that disagree: a burst of load hit them, so once more
+            _log.info("latency table: measuring %d noisy layer shapes again", len(noisy))
+            for i in range(0, len(noisy), self.chunk):
+                self._session(noisy[i : i + self.chunk], {}, runs)
         if todo:
-            _log.info("latency table: measured %d layer shapes (%.1f s of measuring so far, %d in the table) -> %s", len(todo), self.seconds, len(self._entries), self.path)
+            _log.info("latency table: measured %d layer shapes (%.1f s of measuring so far, %d in the table) -> %s", len(todo), self.seconds, len(self._raw), self.path)
         return result
 
+    def _session(self, specs: list[Spec], wall: Mapping[str, Any], runs: int) -> tuple[dict[str, float], list[Spec]]:
+        """Time `specs`, their helpers' reference models, the fixed-cost chain and the
+        `wall` models round robin; store entries and the fixed costs; save.
+
+        Returns:
+            The `wall` models' median microseconds, and the specs whose samples
+            spread more than `MAX_SPREAD`.
+        """
+        start = time.monotonic()
+        references = {helper_specs(s) for s in specs} - {()}
+        models: dict[Any, Any] = {("chain", k): chain_model(k) for k in CHAIN_LENGTHS}
+        models[("reference",)] = layer_model(REFERENCE_SPEC)
+        models.update({("spec", spec_key(s)): layer_model(s) for s in specs})
+        models.update({("ref", ref): helpers_model(ref) for ref in references})
+        models.update({("wall", name): model for name, model in wall.items()})
+        timers = self._timers(models)
+        values = measure_round_robin(timers, runs)
+        intercept, slope = fit_line(CHAIN_LENGTHS, [values[("chain", k)] for k in CHAIN_LENGTHS])
+        intercept = min(max(intercept, 0.0), values[("chain", CHAIN_LENGTHS[0])])
+        reference = values[("reference",)]
+        self.reference_us = min(self.reference_us or reference, reference)
+        self.load = reference / self.reference_us
+        for s in specs:
+            key, ref = spec_key(s), helper_specs(s)
+            cost = values[("spec", key)] - (values[("ref", ref)] if ref else intercept)
+            self._raw[key] = (round(max(cost, 0.0), 3), round(reference, 3), len(timers[("spec", key)].samples))
+        self._fixed_raw = (intercept, slope, reference)
+        self._extra["fixed"] = {
+            "inference_us": intercept,
+            "layer_us": slope,
+            "ref_us": reference,
+            "chain_wall_us": {str(k): values[("chain", k)] for k in CHAIN_LENGTHS},
+            "layer": spec_key(CHAIN_SPEC),
+            "reference": spec_key(REFERENCE_SPEC),
+        }
+        self.measured += len(specs)
+        self.seconds += time.monotonic() - start
+        self.save()
+        noisy = [s for s in specs if timers[("spec", spec_key(s))].spread() > MAX_SPREAD]
+        return {name: values[("wall", name)] for name in wall}, noisy
+
     # ------------------------------------------------------------------ LatencySource
+    def _scale(self, ref_us: float) -> float:
+        return (self.reference_us or ref_us) / ref_us if ref_us > 0 else 1.0
+
+    def _entry(self, key: str) -> Entry:
+        us, ref, runs = self._raw[key]
+        return Entry(us * self._scale(ref), runs)
+
     def entries(self, specs: Iterable[Spec]) -> dict[Spec, Entry]:
-        """The entries of `specs`, measuring the ones the table does not hold."""
+        """The entries of `specs` (load-normalised), measuring the ones the table lacks."""
         specs = list(specs)
         self.measure(specs)
-        return {s: self._entries[spec_key(s)] for s in specs}
+        return {s: self._entry(spec_key(s)) for s in specs}
 
     def fixed(self) -> FixedCost:
-        """The fitted fixed costs (measured on first use)."""
-        if self._fixed is None:
+        """The fitted fixed costs, load-normalised (measured on first use)."""
+        if self._fixed_raw is None:
             self.measure((), fixed=True)
-        return self._fixed  # type: ignore[return-value]  # measure(fixed=True) sets it
+        intercept, slope, ref = self._fixed_raw  # type: ignore[misc]  # measure(fixed=True) sets it
+        scale = self._scale(ref)
+        return FixedCost(intercept * scale, slope * scale)
 
     def quantum(self) -> int:
         """The channel quantum (probed on first use)."""
         if self._quantum is None:
             specs = {c: PROBE_SPEC.with_channels(cout=c) for c in PROBE_WIDTHS}
             self.measure(specs.values())
-            times = {c: self._entries[spec_key(s)].us for c, s in specs.items()}
+            times = {c: self._entry(spec_key(s)).us for c, s in specs.items()}
             self._quantum = detect_quantum(times)
             self._extra["quantum"] = {"q": self._quantum, "layer": spec_key(PROBE_SPEC), "widths": {str(c): t for c, t in times.items()}}
             self.save()
             _log.info("latency table: channel quantum %d (a conv's time steps up after multiples of it)", self._quantum)
         return self._quantum
 
-    @property
-    def has_fixed(self) -> bool:
-        """Whether the fixed costs are measured already."""
-        return self._fixed is not None
-
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._raw)

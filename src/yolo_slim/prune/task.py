@@ -108,11 +108,12 @@ def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Dark
     for name, result in results.items():
         rows[name]["ov_latency_ms"] = result.measured_ms
         rows[name]["ov_latency_pred_ms"] = result.predicted_ms
-    return {**table.identity, "table": str(table.path)}
+    return {**table.identity, "table": str(table.path), "load": table.load}
 
 
 def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], plan: PrunePlan) -> str:
-    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads):", ""]
+    load = f"; the machine ran {device['load']:.2f}x slower than when the table was measured" if device.get("load") and device["load"] > 1.1 else ""
+    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads{load}):", ""]
     for name, row in rows.items():
         if "ov_latency_ms" in row:
             lines.append(f"- {name}: {row['ov_latency_ms']:.3f} ms measured, {row['ov_latency_pred_ms']:.3f} ms predicted")
