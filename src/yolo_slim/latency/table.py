@@ -14,7 +14,9 @@ Load normalisation: a shared machine can run everything twice as slowly for
 minutes. Every session also times one reference conv (`REFERENCE_SPEC`); an entry
 is stored with the reference's wall time in its session, and read as its time
 scaled to the fastest reference time the table has seen (`reference_us`), so
-entries measured under different loads stay comparable.
+entries measured under different loads stay comparable (the scale is fixed for the life of
+one `LatencyTable` object, so a planner sees consistent costs; a faster reference
+is saved for the next one).
 
 The channel quantum (`quantum`) is the SIMD block after which a conv's time steps
 up, found by timing one conv at every output width 2..65 (`detect_quantum`).
@@ -156,7 +158,8 @@ class LatencyTable:
         self.path = self.path / f"{slug}-{digest}.json"
         self._raw: dict[str, tuple[float, float, int]] = {}  # key -> (us, its session's reference us, runs)
         self._fixed_raw: tuple[float, float, float] | None = None  # (intercept us, slope us, reference us)
-        self.reference_us: float | None = None
+        self.reference_us: float | None = None  # what entries are scaled to, fixed for this object's life
+        self._fastest_reference: float | None = None  # the fastest reference seen, saved for the next tables
         self._quantum: int | None = None
         self._extra: dict[str, Any] = {}
         self.measured = 0
@@ -186,6 +189,7 @@ class LatencyTable:
             self._fixed_raw = (float(fixed["inference_us"]), float(fixed["layer_us"]), float(fixed["ref_us"])) if fixed else None
             self._quantum = int(data["quantum"]["q"]) if data.get("quantum") else None
             self.reference_us = float(data["reference_us"]) if data.get("reference_us") else None
+            self._fastest_reference = self.reference_us
         except (KeyError, TypeError, ValueError) as exc:
             raise LatencyError(f"{self.path}: malformed latency table entry ({exc}); delete it to measure again") from None
         self._extra = {k: data[k] for k in ("fixed", "quantum") if data.get(k)}
@@ -195,7 +199,7 @@ class LatencyTable:
         on_disk = self._read() or {}
         mine = {k: {"us": us, "ref_us": ref, "runs": runs} for k, (us, ref, runs) in self._raw.items()}
         entries = {**on_disk.get("entries", {}), **mine}
-        refs = [r for r in (self.reference_us, on_disk.get("reference_us")) if r]
+        refs = [r for r in (self._fastest_reference, on_disk.get("reference_us")) if r]
         data = {"version": TABLE_VERSION, "identity": self.identity, "reference_us": min(refs) if refs else None, "entries": dict(sorted(entries.items()))}
         for key in ("fixed", "quantum"):
             value = self._extra.get(key) or on_disk.get(key)
@@ -286,7 +290,8 @@ class LatencyTable:
         intercept, slope = fit_line(CHAIN_LENGTHS, [values[("chain", k)] for k in CHAIN_LENGTHS])
         intercept = min(max(intercept, 0.0), values[("chain", CHAIN_LENGTHS[0])])
         reference = values[("reference",)]
-        self.reference_us = min(self.reference_us or reference, reference)
+        self.reference_us = self.reference_us or reference
+        self._fastest_reference = min(self._fastest_reference or reference, reference)
         self.load = reference / self.reference_us
         for s in specs:
             key, ref = spec_key(s), helper_specs(s)

@@ -306,12 +306,18 @@ class _Problem:
         return float(g.value[w] - g.value[self.widths[k]]), d_t
 
     def prefetch_moves(self, ks: set[int], up: bool, fine: bool = False) -> None:
+        """Measure, in one table call, what the moves of groups `ks` need and the
+        cost cache does not hold."""
         queries = []
         for k in ks:
             for w in self._next(k, up, fine):
                 override = {self.groups[k].index: w}
-                queries.extend(self._query(i, override) for i in self.groups[k].ops)
-        self.grid.prefetch(queries)
+                for i in self.groups[k].ops:
+                    base, channels = self._query(i, override)
+                    if (i, tuple(channels.values())) not in self._cost_cache:
+                        queries.append((base, channels))
+        if queries:
+            self.grid.prefetch(queries)
 
     def _next(self, k: int, up: bool, fine: bool = False) -> list[int]:
         """Widths a move of group k may go to: the next LOOKAHEAD candidates below or
