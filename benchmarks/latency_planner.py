@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from yolo_slim.darknet.cfg import load_cfg
+from yolo_slim.errors import PruneError
 from yolo_slim.graph import build_graph
 from yolo_slim.latency import GridCost, LatencyTable, layer_specs, predict_latency
 from yolo_slim.latency.measure import DeviceSettings
@@ -118,8 +119,11 @@ def run_case(name: str, size: int, budget: float, args, table: LatencyTable) -> 
     log(f"{name}@{size}: baseline predicted {base_us / 1000:.2f} ms, target {target_us / 1000:.2f} ms, quantum {quantum} ({time.perf_counter() - t:.0f} s)")
     plans = {}
     t = time.perf_counter()
-    plans["latency"] = plan_latency_pruning(model, graph, table=table, budget=budget, hw=hw)
-    log(f"  latency plan in {time.perf_counter() - t:.0f} s ({table.measured} shapes measured so far)")
+    try:
+        plans["latency"] = plan_latency_pruning(model, graph, table=table, budget=budget, hw=hw)
+        log(f"  latency plan in {time.perf_counter() - t:.0f} s ({table.measured} shapes measured so far)")
+    except PruneError as err:
+        log(f"  latency plan failed: {err}")
     grid = GridCost(table)
     for label, multiple in (("gamma", 1), (f"gamma rounded to {quantum}", quantum)):
         t = time.perf_counter()

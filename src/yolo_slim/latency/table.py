@@ -1,8 +1,9 @@
 """The latency table: per-layer OpenVINO times of one device, measured once, cached.
 
 An entry is the cost of one layer spec (`yolo_slim.latency.specs`) inside a network
-on the device, in microseconds per batch-1 inference: the median wall time of its
-single-layer model (`yolo_slim.latency.micro`) minus the fixed per-inference cost,
+on the device, in microseconds per batch-1 inference: the wall time of its
+single-layer model (`yolo_slim.latency.micro`; the lower quartile of its samples by
+default) minus the fixed per-inference cost,
 or, for ops fed by helper convs, minus the time of the helpers alone. The fixed
 cost (`FixedCost`) comes from a chain of k identical small convs, k = 1, 2, 4, 8,
 16: wall time against k is a line whose intercept is the per-inference cost
@@ -133,6 +134,9 @@ class LatencyTable:
         runs: samples per spec.
         max_seconds: bound on this object's total measuring time.
         chunk: specs compiled and timed together.
+        quantile: which quantile of each model's samples is its time; the lower
+            quartile by default, which load bursts on a shared machine move less than
+            the median (on a quiet machine the two agree).
     """
 
     def __init__(
@@ -143,11 +147,14 @@ class LatencyTable:
         runs: int = 10,
         max_seconds: float = 600.0,
         chunk: int = 24,
+        quantile: float = 0.25,
     ) -> None:
         self.settings = settings or DeviceSettings()
         if runs < 1 or chunk < 1 or not max_seconds > 0:
             raise LatencyError(f"latency table: runs={runs}, chunk={chunk} must be >= 1 and max_seconds={max_seconds} > 0")
-        self.runs, self.max_seconds, self.chunk = int(runs), float(max_seconds), int(chunk)
+        if not 0.0 <= quantile <= 1.0:
+            raise LatencyError(f"latency table: quantile={quantile} must be in [0, 1]")
+        self.runs, self.max_seconds, self.chunk, self.quantile = int(runs), float(max_seconds), int(chunk), float(quantile)
         import openvino as ov
 
         self._core = ov.Core()
@@ -286,7 +293,7 @@ class LatencyTable:
         models.update({("ref", ref): helpers_model(ref) for ref in references})
         models.update({("wall", name): model for name, model in wall.items()})
         timers = self._timers(models)
-        values = measure_round_robin(timers, runs)
+        values = measure_round_robin(timers, runs, quantile=self.quantile)
         intercept, slope = fit_line(CHAIN_LENGTHS, [values[("chain", k)] for k in CHAIN_LENGTHS])
         intercept = min(max(intercept, 0.0), values[("chain", CHAIN_LENGTHS[0])])
         reference = values[("reference",)]
