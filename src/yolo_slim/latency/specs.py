@@ -32,6 +32,26 @@ from yolo_slim.darknet.shapes import Shape, image_shape, infer_shapes
 AxisKind = Literal["stair", "linear"]
 
 
+class _ChannelsSpec:
+    """Ops whose one channel axis is the map's `c`, costing like the next SIMD block."""
+
+    def channel_axes(self) -> dict[str, AxisKind]:
+        return {"c": "stair"}
+
+    def with_channels(self, **channels: int):
+        return dataclasses.replace(self, **channels)  # type: ignore[type-var]  # a dataclass subclass
+
+
+class _FixedSpec:
+    """Ops no pruning plan changes."""
+
+    def channel_axes(self) -> dict[str, AxisKind]:
+        return {}
+
+    def with_channels(self, **channels: int):
+        return self
+
+
 @dataclass(frozen=True)
 class ConvSpec:
     """`[convolutional]` with its BatchNorm folded into a bias, then the activation.
@@ -76,7 +96,7 @@ class ConvSpec:
 
 
 @dataclass(frozen=True)
-class PoolSpec:
+class PoolSpec(_ChannelsSpec):
     """`[maxpool]`: darknet's -inf padding (`padding` total, half before) then max pooling."""
 
     c: int
@@ -88,15 +108,9 @@ class PoolSpec:
 
     kind = "maxpool"
 
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {"c": "stair"}
-
-    def with_channels(self, **channels: int) -> "PoolSpec":
-        return dataclasses.replace(self, **channels)
-
 
 @dataclass(frozen=True)
-class UpsampleSpec:
+class UpsampleSpec(_ChannelsSpec):
     """`[upsample]`: nearest-neighbour resize of a `c` x `h` x `w` map by `stride`."""
 
     c: int
@@ -106,15 +120,9 @@ class UpsampleSpec:
 
     kind = "upsample"
 
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {"c": "stair"}
-
-    def with_channels(self, **channels: int) -> "UpsampleSpec":
-        return dataclasses.replace(self, **channels)
-
 
 @dataclass(frozen=True)
-class AddSpec:
+class AddSpec(_ChannelsSpec):
     """`[shortcut]`: the sum of `inputs` maps of `c` x `h` x `w`, then the activation."""
 
     c: int
@@ -125,15 +133,9 @@ class AddSpec:
 
     kind = "shortcut"
 
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {"c": "stair"}
-
-    def with_channels(self, **channels: int) -> "AddSpec":
-        return dataclasses.replace(self, **channels)
-
 
 @dataclass(frozen=True)
-class ConcatSpec:
+class ConcatSpec(_ChannelsSpec):
     """A `[route]` of several inputs: channel concatenation of `parts` channels each."""
 
     parts: tuple[int, ...]
@@ -145,9 +147,6 @@ class ConcatSpec:
     @property
     def c(self) -> int:
         return sum(self.parts)
-
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {"c": "stair"}
 
     def with_channels(self, **channels: int) -> "ConcatSpec":
         """The same number of parts holding `c` channels in all, split as evenly as
@@ -161,7 +160,7 @@ class ConcatSpec:
 
 
 @dataclass(frozen=True)
-class SliceSpec:
+class SliceSpec(_ChannelsSpec):
     """The channel slice of a split `[route]` (`groups` > 1): block `group_id` of `c`."""
 
     c: int
@@ -172,15 +171,9 @@ class SliceSpec:
 
     kind = "slice"
 
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {"c": "stair"}
-
-    def with_channels(self, **channels: int) -> "SliceSpec":
-        return dataclasses.replace(self, **channels)
-
 
 @dataclass(frozen=True)
-class DecodeSpec:
+class DecodeSpec(_FixedSpec):
     """`[yolo]`: reshape a head map to `anchors` x `outputs` per cell and decode it."""
 
     anchors: int
@@ -191,27 +184,15 @@ class DecodeSpec:
 
     kind = "decode"
 
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {}
-
-    def with_channels(self, **channels: int) -> "DecodeSpec":
-        return self
-
 
 @dataclass(frozen=True)
-class HeadConcatSpec:
+class HeadConcatSpec(_FixedSpec):
     """The concatenation of every head's decoded rows into the one output `[1, N, outputs]`."""
 
     rows: tuple[int, ...]
     outputs: int
 
     kind = "heads"
-
-    def channel_axes(self) -> dict[str, AxisKind]:
-        return {}
-
-    def with_channels(self, **channels: int) -> "HeadConcatSpec":
-        return self
 
 
 Spec = Union[ConvSpec, PoolSpec, UpsampleSpec, AddSpec, ConcatSpec, SliceSpec, DecodeSpec, HeadConcatSpec]

@@ -53,12 +53,12 @@ from typing import Any
 
 import numpy as np
 
-from yolo_slim.darknet.sections import ConvSection, RouteSection
+from yolo_slim.darknet.sections import RouteSection
 from yolo_slim.errors import PruneError
 from yolo_slim.graph import ChannelGraph
 from yolo_slim.latency.grid import GridCost
 from yolo_slim.latency.predict import predict_latency
-from yolo_slim.latency.specs import ConcatSpec, ConvSpec, SliceSpec, Spec, layer_specs
+from yolo_slim.latency.specs import ConvSpec, SliceSpec, Spec, layer_specs
 from yolo_slim.latency.table import LatencySource
 from yolo_slim.prune.importance import Importance, coupled_scores, get_importance
 from yolo_slim.prune.plan import PrunePlan, _arrays_and_graph, _check_range, _enforce, plan_from_keep
@@ -309,12 +309,12 @@ class _Problem:
         d_t = sum(self._op_cost(i, override) - self.costs[i] for i in g.ops if self.alive(i))
         return float(g.value[w] - g.value[self.widths[k]]), d_t
 
-    def prefetch_moves(self, ks: set[int], up: bool, fine: bool = False) -> None:
+    def prefetch_moves(self, ks: set[int], up: bool, fine: bool = False, lookahead: int | None = LOOKAHEAD) -> None:
         """Measure, in one table call, what the moves of groups `ks` need and the
         cost cache does not hold."""
         queries = []
         for k in ks:
-            for w in self._next(k, up, fine):
+            for w in self._next(k, up, fine, lookahead):
                 override = {self.groups[k].index: w}
                 for i in self.groups[k].ops:
                     base, channels = self._query(i, override)
@@ -323,9 +323,10 @@ class _Problem:
         if queries:
             self.grid.prefetch(queries)
 
-    def _next(self, k: int, up: bool, fine: bool = False) -> list[int]:
-        """Widths a move of group k may go to: the next LOOKAHEAD candidates below or
-        above; with `fine`, every balanced width up to the next candidate above."""
+    def _next(self, k: int, up: bool, fine: bool = False, lookahead: int | None = LOOKAHEAD) -> list[int]:
+        """Widths a move of group k may go to: the next `lookahead` candidates below
+        or above (all of them with None); with `fine`, every balanced width up to the
+        next candidate above."""
         g = self.groups[k]
         cands, w = g.candidates, self.widths[k]
         i = int(np.searchsorted(cands, w, side="right"))
@@ -333,9 +334,9 @@ class _Problem:
             stop = cands[i] if i < len(cands) else w
             return [v for v in range(w + 1, stop + 1) if g.allowed[v]]
         if up:
-            return list(cands[i : i + LOOKAHEAD])
+            return list(cands[i : None if lookahead is None else i + lookahead])
         j = int(np.searchsorted(cands, w, side="left"))
-        return list(cands[max(0, j - LOOKAHEAD) : j])[::-1]
+        return list(cands[0 if lookahead is None else max(0, j - lookahead) : j])[::-1]
 
     def set_width(self, k: int, w: int) -> None:
         self.widths[k] = w
@@ -344,17 +345,24 @@ class _Problem:
 
     # ------------------------------------------------------------------ the greedy
     def down(self, target_us: float) -> None:
-        """Remove importance at the lowest cost per microsecond until under `target_us`."""
+        """Remove importance at the lowest cost per microsecond until under `target_us`.
+
+        Moves look `LOOKAHEAD` candidates down; when none of them saves anything (a
+        flat stretch of the staircase, or noise in the table), every lower candidate
+        is tried before giving up.
+        """
         best: dict[int, tuple[tuple[float, float], int]] = {}  # group -> ((ratio, -saving), width)
         dirty = set(range(len(self.groups)))
         total = self.total_us()
+        wide = False
         while total > target_us:
-            self.prefetch_moves({k for k in dirty if self.group_active(k)}, up=False)
+            lookahead = None if wide else LOOKAHEAD
+            self.prefetch_moves({k for k in dirty if self.group_active(k)}, up=False, lookahead=lookahead)
             for k in dirty:
                 best.pop(k, None)
                 if not self.group_active(k):
                     continue
-                for w in self._next(k, up=False):
+                for w in self._next(k, up=False, lookahead=lookahead):
                     gain, d_t = self.width_move(k, w)
                     if d_t < -1e-6:
                         key = (-gain / -d_t, d_t)
@@ -372,11 +380,15 @@ class _Problem:
                     key = (self.unit_value(u) / saved, -saved)
                     if choice is None or key < choice[0]:
                         choice = (key, "unit", u, 0)
+            if choice is None and not wide:
+                wide, dirty = True, set(range(len(self.groups)))
+                continue
             if choice is None:
                 raise PruneError(
                     f"the latency budget of {target_us / 1000:.3f} ms is below the fastest plan found "
-                    f"({total / 1000:.3f} ms: every group at its floor, prune.layer_keep, and every residual unit removed)"
+                    f"({total / 1000:.3f} ms: no group can be narrowed and no residual unit removed to save time; floor prune.layer_keep)"
                 )
+            wide = False
             _, kind, k, w = choice
             if kind == "width":
                 self.set_width(k, w)
