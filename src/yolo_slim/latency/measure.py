@@ -19,7 +19,6 @@ the first, cold inference along and cannot give per-inference samples.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import time
@@ -232,17 +231,3 @@ def fit_line(xs: Iterable[float], ys: Iterable[float]) -> tuple[float, float]:
     y = np.asarray(list(ys), dtype=np.float64)
     slope, intercept = np.polyfit(x, y, 1)
     return float(intercept), float(slope)
-
-
-def as_settings(value: DeviceSettings | Mapping[str, Any] | None) -> DeviceSettings:
-    """`DeviceSettings` from itself, a mapping of its fields (e.g. a Hydra node) or None."""
-    if value is None:
-        return DeviceSettings()
-    if isinstance(value, DeviceSettings):
-        return value
-    names = {f.name for f in dataclasses.fields(DeviceSettings)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise LatencyError(f"unknown latency device settings {unknown}; expected {sorted(names)}")
-    return DeviceSettings(**{k: value[k] for k in value})
-

@@ -14,7 +14,7 @@ layout (`acdb`) and picks each node's layout from its producer, so a lone layer 
 from an NCHW Parameter would run other kernels and pay layout reorders a network
 does not. The micro-models therefore take and return NHWC tensors through
 Transposes, which the plugin turns into no-op views next to convs; every other op
-reads the output of a helper 1x1 conv (`helper_specs`), as it reads a conv's output
+reads the output of a helper depthwise 1x1 conv (`helper_specs`), as it reads a conv's output
 in a network, and the table subtracts the time of a reference model made of the
 helpers alone (`helpers_model`: the same inputs and outputs). The first
 layer reads the NCHW image as a network does, reorder included. Weights are seeded
@@ -125,7 +125,8 @@ def _decode(x, spec: DecodeSpec):
 
 def helper_specs(spec: Spec) -> tuple[ConvSpec, ...]:
     """The helper convs `layer_model(spec)` feeds the timed op from (none for a conv),
-    one per input map: 1x1, linear, channels in = channels out."""
+    one per input map: depthwise 1x1, linear (one pass over the map, so the time
+    subtracted is small next to the op's own; its output has a conv's layout)."""
     if isinstance(spec, (ConvSpec, HeadConcatSpec)):
         return ()
     h, w = spec.h, spec.w
@@ -137,7 +138,7 @@ def helper_specs(spec: Spec) -> tuple[ConvSpec, ...]:
         channels = (spec.anchors * spec.outputs,)
     else:
         channels = (spec.c,)
-    return tuple(ConvSpec(c, c, 1, 1, 0, 1, h, w, "linear") for c in channels)
+    return tuple(ConvSpec(c, c, 1, 1, 0, c, h, w, "linear") for c in channels)
 
 
 def layer_model(spec: Spec):
