@@ -303,10 +303,19 @@ class _Problem:
         return value
 
     def width_move(self, k: int, w: int) -> tuple[float, float]:
-        """(importance gained, microseconds added) of setting group k to width w."""
+        """(importance gained, microseconds added) of setting group k to width w.
+
+        An op never costs more with fewer channels, nor less with more: the table's
+        noise is not allowed to say otherwise.
+        """
         g = self.groups[k]
         override = {g.index: w}
-        d_t = sum(self._op_cost(i, override) - self.costs[i] for i in g.ops if self.alive(i))
+        narrower = w < self.widths[k]
+        d_t = 0.0
+        for i in g.ops:
+            if self.alive(i):
+                change = self._op_cost(i, override) - self.costs[i]
+                d_t += min(change, 0.0) if narrower else max(change, 0.0)
         return float(g.value[w] - g.value[self.widths[k]]), d_t
 
     def prefetch_moves(self, ks: set[int], up: bool, fine: bool = False, lookahead: int | None = LOOKAHEAD) -> None:
@@ -344,34 +353,40 @@ class _Problem:
             self.costs[i] = self._op_cost(i, {})
 
     # ------------------------------------------------------------------ the greedy
-    def down(self, target_us: float) -> None:
-        """Remove importance at the lowest cost per microsecond until under `target_us`.
+    def _best_down(self, k: int) -> tuple[tuple[float, float], int] | None:
+        """Group k's best move down: ((importance lost per us saved, -us saved), width).
 
-        Moves look `LOOKAHEAD` candidates down; when none of them saves anything (a
-        flat stretch of the staircase, or noise in the table), every lower candidate
-        is tried before giving up.
+        The next `LOOKAHEAD` candidates are tried first; when none of them saves time
+        (a flat stretch of the staircase, or noise in the table), every lower one.
         """
-        best: dict[int, tuple[tuple[float, float], int]] = {}  # group -> ((ratio, -saving), width)
+        for lookahead in (LOOKAHEAD, None):
+            widths = self._next(k, up=False, lookahead=lookahead)
+            if lookahead is None:
+                self.prefetch_moves({k}, up=False, lookahead=None)
+            best = None
+            for w in widths:
+                gain, d_t = self.width_move(k, w)
+                if d_t < -1e-6:
+                    key = (-gain / -d_t, d_t)
+                    if best is None or key < best[0]:
+                        best = (key, w)
+            if best is not None or len(widths) < LOOKAHEAD:
+                return best
+        return None
+
+    def down(self, target_us: float) -> None:
+        """Remove importance at the lowest cost per microsecond until under `target_us`."""
+        best: dict[int, tuple[tuple[float, float], int] | None] = {}
         dirty = set(range(len(self.groups)))
         total = self.total_us()
-        wide = False
         while total > target_us:
-            lookahead = None if wide else LOOKAHEAD
-            self.prefetch_moves({k for k in dirty if self.group_active(k)}, up=False, lookahead=lookahead)
+            self.prefetch_moves({k for k in dirty if self.group_active(k)}, up=False)
             for k in dirty:
-                best.pop(k, None)
-                if not self.group_active(k):
-                    continue
-                for w in self._next(k, up=False, lookahead=lookahead):
-                    gain, d_t = self.width_move(k, w)
-                    if d_t < -1e-6:
-                        key = (-gain / -d_t, d_t)
-                        if k not in best or key < best[k][0]:
-                            best[k] = (key, w)
+                best[k] = self._best_down(k) if self.group_active(k) else None
             choice: tuple[tuple[float, float], str, int, int] | None = None
-            for k, (key, w) in best.items():
-                if choice is None or key < choice[0]:
-                    choice = (key, "width", k, w)
+            for k, move in best.items():
+                if move is not None and (choice is None or move[0] < choice[0]):
+                    choice = (move[0], "width", k, move[1])
             for u in range(len(self.units)):
                 if u in self.removed:
                     continue
@@ -380,15 +395,11 @@ class _Problem:
                     key = (self.unit_value(u) / saved, -saved)
                     if choice is None or key < choice[0]:
                         choice = (key, "unit", u, 0)
-            if choice is None and not wide:
-                wide, dirty = True, set(range(len(self.groups)))
-                continue
             if choice is None:
                 raise PruneError(
                     f"the latency budget of {target_us / 1000:.3f} ms is below the fastest plan found "
                     f"({total / 1000:.3f} ms: no group can be narrowed and no residual unit removed to save time; floor prune.layer_keep)"
                 )
-            wide = False
             _, kind, k, w = choice
             if kind == "width":
                 self.set_width(k, w)
