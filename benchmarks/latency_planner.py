@@ -168,9 +168,9 @@ def markdown(rows: list[dict], args, identity: dict, argv: list[str]) -> str:
         "",
         (f"One run of `python benchmarks/latency_planner.py {' '.join(argv)}` on {identity['device']} "
          f"({identity['cpu']}, {identity['threads']} threads, OpenVINO {identity['openvino'].split('-')[0]}, {identity['precision'].upper()}, "
-         f"LATENCY hint, batch 1). Budget: a fraction of the baseline's predicted latency. Measured: median of {args.runs} round-robin "
-         "inferences of the exported network (ONNX -> OpenVINO), all of a case in one session; predicted: the latency table "
-         "(load-normalised to the quietest moment it was measured in). Fraction: measured latency over the baseline's measured one. "
+         f"LATENCY hint, batch 1). Budget: a fraction of the baseline's predicted latency. Measured: lower quartile of {args.runs} round-robin "
+         "inferences of the exported network (ONNX -> OpenVINO), all of a case in one session; predicted: the latency table's "
+         "sum (its entries measured earlier, layer by layer). Fraction: measured latency over the baseline's measured one. "
          "Kept: share of the baseline's summed prunable |gamma| the plan keeps (seeded sparse-training-like gammas)."),
         "",
         "| case | plan | BFLOPs | params | units removed | kept \\|gamma\\| | predicted ms | measured ms | fraction (budget) | speed-up | BFLOPs ratio | speed-up / BFLOPs ratio |",

@@ -11,13 +11,13 @@ cost (`FixedCost`) comes from a chain of k identical small convs, k = 1, 2, 4, 8
 Every measuring session times the chain next to the specs, round robin, and
 subtracts its own intercept.
 
-Load normalisation: a shared machine can run everything twice as slowly for
-minutes. Every session also times one reference conv (`REFERENCE_SPEC`); an entry
-is stored with the reference's wall time in its session, and read as its time
-scaled to the fastest reference time the table has seen (`reference_us`), so
-entries measured under different loads stay comparable (the scale is fixed for the life of
-one `LatencyTable` object, so a planner sees consistent costs; a faster reference
-is saved for the next one).
+Noise: the entries are only as good as the machine is quiet. On the shared 2-core
+development machine, with other jobs running, a 75 MFLOP conv's time held within
+5 % from session to session while a 10 ms conv's varied 2x (its two threads are
+preempted): measure the table on the deployment device when it is idle. A spec
+whose samples spread (interquartile range over median above `MAX_SPREAD`) is
+measured again, once; scaling entries by a small reference conv's time was tried
+and dropped, as it does not follow how load slows long layers.
 
 The channel quantum (`quantum`) is the SIMD block after which a conv's time steps
 up, found by timing one conv at every output width 2..65 (`detect_quantum`).
@@ -55,8 +55,6 @@ _log = logging.getLogger(__name__)
 
 TABLE_VERSION = 1
 CHAIN_LENGTHS = (1, 2, 4, 8, 16)
-REFERENCE_SPEC = ConvSpec(cin=64, cout=64, size=3, stride=1, padding=1, groups=1, h=32, w=32, activation="leaky")
-"""The conv every session times to tell how loaded the machine was (about 75 MFLOP)."""
 PROBE_WIDTHS = tuple(range(2, 66))
 PROBE_SPEC = ConvSpec(cin=64, cout=64, size=3, stride=1, padding=1, groups=1, h=24, w=24, activation="leaky")
 QUANTUM_CANDIDATES = (2, 4, 8, 16, 32)
@@ -163,16 +161,13 @@ class LatencyTable:
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.settings.device).strip("-").lower()
         self.path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.path = self.path / f"{slug}-{digest}.json"
-        self._raw: dict[str, tuple[float, float, int]] = {}  # key -> (us, its session's reference us, runs)
-        self._fixed_raw: tuple[float, float, float] | None = None  # (intercept us, slope us, reference us)
-        self.reference_us: float | None = None  # what entries are scaled to, fixed for this object's life
-        self._fastest_reference: float | None = None  # the fastest reference seen, saved for the next tables
+        self._entries: dict[str, Entry] = {}
+        self._fixed: FixedCost | None = None
         self._quantum: int | None = None
         self._extra: dict[str, Any] = {}
         self._standing: dict[Any, WallTimer] | None = None
         self.measured = 0
         self.seconds = 0.0
-        self.load: float | None = None  # the last session's reference time over the fastest seen
         self._load()
 
     # ------------------------------------------------------------------ file
@@ -192,12 +187,10 @@ class LatencyTable:
         if data is None:
             return
         try:
-            self._raw = {k: (float(v["us"]), float(v["ref_us"]), int(v["runs"])) for k, v in data.get("entries", {}).items()}
+            self._entries = {k: Entry(float(v["us"]), int(v["runs"])) for k, v in data.get("entries", {}).items()}
             fixed = data.get("fixed")
-            self._fixed_raw = (float(fixed["inference_us"]), float(fixed["layer_us"]), float(fixed["ref_us"])) if fixed else None
+            self._fixed = FixedCost(float(fixed["inference_us"]), float(fixed["layer_us"])) if fixed else None
             self._quantum = int(data["quantum"]["q"]) if data.get("quantum") else None
-            self.reference_us = float(data["reference_us"]) if data.get("reference_us") else None
-            self._fastest_reference = self.reference_us
         except (KeyError, TypeError, ValueError) as exc:
             raise LatencyError(f"{self.path}: malformed latency table entry ({exc}); delete it to measure again") from None
         self._extra = {k: data[k] for k in ("fixed", "quantum") if data.get(k)}
@@ -205,10 +198,9 @@ class LatencyTable:
     def save(self) -> Path:
         """Write the table, merged with what the file holds now (atomically)."""
         on_disk = self._read() or {}
-        mine = {k: {"us": us, "ref_us": ref, "runs": runs} for k, (us, ref, runs) in self._raw.items()}
+        mine = {k: {"us": e.us, "runs": e.runs} for k, e in self._entries.items()}
         entries = {**on_disk.get("entries", {}), **mine}
-        refs = [r for r in (self._fastest_reference, on_disk.get("reference_us")) if r]
-        data = {"version": TABLE_VERSION, "identity": self.identity, "reference_us": min(refs) if refs else None, "entries": dict(sorted(entries.items()))}
+        data = {"version": TABLE_VERSION, "identity": self.identity, "entries": dict(sorted(entries.items()))}
         for key in ("fixed", "quantum"):
             value = self._extra.get(key) or on_disk.get(key)
             if value:
@@ -257,13 +249,13 @@ class LatencyTable:
             LatencyError: compiling failed, or the table's time bound was passed
                 (after saving what was measured).
         """
-        todo = list(dict.fromkeys(s for s in specs if refresh or spec_key(s) not in self._raw))
+        todo = list(dict.fromkeys(s for s in specs if refresh or spec_key(s) not in self._entries))
         wall = dict(wall or {})
         runs = int(runs or self.runs)
         if wall or fixed:
             result, noisy = self._session(todo, wall, runs)
         else:
-            if self._fixed_raw is None:
+            if self._fixed is None:
                 self._session([], {}, runs)
             result, noisy = {}, []
             for i in range(0, len(todo), self.chunk):
@@ -275,7 +267,7 @@ class LatencyTable:
             for i in range(0, len(noisy), self.chunk):
                 self._session(noisy[i : i + self.chunk], {}, runs)
         if todo:
-            _log.info("latency table: measured %d layer shapes (%.1f s of measuring so far, %d in the table) -> %s", len(todo), self.seconds, len(self._raw), self.path)
+            _log.info("latency table: measured %d layer shapes (%.1f s of measuring so far, %d in the table) -> %s", len(todo), self.seconds, len(self._entries), self.path)
         return result
 
     def _session(self, specs: list[Spec], wall: Mapping[str, Any], runs: int) -> tuple[dict[str, float], list[Spec]]:
@@ -288,10 +280,8 @@ class LatencyTable:
         """
         start = time.monotonic()
         references = {helper_specs(s) for s in specs} - {()}
-        if self._standing is None:  # the chain and the reference conv, compiled once per table object
-            standing: dict[Any, Any] = {("chain", k): chain_model(k) for k in CHAIN_LENGTHS}
-            standing[("reference",)] = layer_model(REFERENCE_SPEC)
-            self._standing = self._timers(standing)
+        if self._standing is None:  # the chain, compiled once per table object
+            self._standing = self._timers({("chain", k): chain_model(k) for k in CHAIN_LENGTHS})
         for timer in self._standing.values():
             timer.samples = []
         models: dict[Any, Any] = {("spec", spec_key(s)): layer_model(s) for s in specs}
@@ -301,22 +291,16 @@ class LatencyTable:
         values = measure_round_robin(timers, runs, quantile=self.quantile)
         intercept, slope = fit_line(CHAIN_LENGTHS, [values[("chain", k)] for k in CHAIN_LENGTHS])
         intercept = min(max(intercept, 0.0), values[("chain", CHAIN_LENGTHS[0])])
-        reference = values[("reference",)]
-        self.reference_us = self.reference_us or reference
-        self._fastest_reference = min(self._fastest_reference or reference, reference)
-        self.load = reference / self.reference_us
         for s in specs:
             key, ref = spec_key(s), helper_specs(s)
             cost = values[("spec", key)] - (values[("ref", ref)] if ref else intercept)
-            self._raw[key] = (round(max(cost, 0.0), 3), round(reference, 3), len(timers[("spec", key)].samples))
-        self._fixed_raw = (intercept, slope, reference)
+            self._entries[key] = Entry(round(max(cost, 0.0), 3), len(timers[("spec", key)].samples))
+        self._fixed = FixedCost(intercept, slope)
         self._extra["fixed"] = {
             "inference_us": intercept,
             "layer_us": slope,
-            "ref_us": reference,
             "chain_wall_us": {str(k): values[("chain", k)] for k in CHAIN_LENGTHS},
             "layer": spec_key(CHAIN_SPEC),
-            "reference": spec_key(REFERENCE_SPEC),
         }
         self.measured += len(specs)
         self.seconds += time.monotonic() - start
@@ -325,33 +309,24 @@ class LatencyTable:
         return {name: values[("wall", name)] for name in wall}, noisy
 
     # ------------------------------------------------------------------ LatencySource
-    def _scale(self, ref_us: float) -> float:
-        return (self.reference_us or ref_us) / ref_us if ref_us > 0 else 1.0
-
-    def _entry(self, key: str) -> Entry:
-        us, ref, runs = self._raw[key]
-        return Entry(us * self._scale(ref), runs)
-
     def entries(self, specs: Iterable[Spec]) -> dict[Spec, Entry]:
-        """The entries of `specs` (load-normalised), measuring the ones the table lacks."""
+        """The entries of `specs`, measuring the ones the table lacks."""
         specs = list(specs)
         self.measure(specs)
-        return {s: self._entry(spec_key(s)) for s in specs}
+        return {s: self._entries[spec_key(s)] for s in specs}
 
     def fixed(self) -> FixedCost:
-        """The fitted fixed costs, load-normalised (measured on first use)."""
-        if self._fixed_raw is None:
+        """The fitted fixed costs (measured on first use)."""
+        if self._fixed is None:
             self.measure((), fixed=True)
-        intercept, slope, ref = self._fixed_raw  # type: ignore[misc]  # measure(fixed=True) sets it
-        scale = self._scale(ref)
-        return FixedCost(intercept * scale, slope * scale)
+        return self._fixed  # type: ignore[return-value]  # measure(fixed=True) sets it
 
     def quantum(self) -> int:
         """The channel quantum (probed on first use)."""
         if self._quantum is None:
             specs = {c: PROBE_SPEC.with_channels(cout=c) for c in PROBE_WIDTHS}
             self.measure(specs.values())
-            times = {c: self._entry(spec_key(s)).us for c, s in specs.items()}
+            times = {c: self._entries[spec_key(s)].us for c, s in specs.items()}
             self._quantum = detect_quantum(times)
             self._extra["quantum"] = {"q": self._quantum, "layer": spec_key(PROBE_SPEC), "widths": {str(c): t for c, t in times.items()}}
             self.save()
@@ -359,4 +334,4 @@ class LatencyTable:
         return self._quantum
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._entries)

@@ -96,7 +96,8 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
 
 def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Darknet], p: DictConfig) -> dict[str, Any]:
     """Measure the OpenVINO batch-1 latency of `models` (name -> model, keys of `rows`)
-    on `prune.latency.device` and add `ov_latency_ms` (measured, median) and
+    on `prune.latency.device` and add `ov_latency_ms` (measured: the lower quartile of
+    `prune.latency.report_runs` round-robin inferences) and
     `ov_latency_pred_ms` (the latency table's prediction) to their rows.
 
     Returns:
@@ -108,12 +109,11 @@ def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Dark
     for name, result in results.items():
         rows[name]["ov_latency_ms"] = result.measured_ms
         rows[name]["ov_latency_pred_ms"] = result.predicted_ms
-    return {**table.identity, "table": str(table.path), "load": table.load}
+    return {**table.identity, "table": str(table.path)}
 
 
 def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], plan: PrunePlan) -> str:
-    load = f"; the machine ran {device['load']:.2f}x slower than when the table was measured" if device.get("load") and device["load"] > 1.1 else ""
-    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads{load}):", ""]
+    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads):", ""]
     for name, row in rows.items():
         if "ov_latency_ms" in row:
             lines.append(f"- {name}: {row['ov_latency_ms']:.3f} ms measured, {row['ov_latency_pred_ms']:.3f} ms predicted")

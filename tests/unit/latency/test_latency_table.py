@@ -40,11 +40,7 @@ def test_measures_only_what_it_lacks_and_caches_across_instances(tmp_path):
     table.entries(SMALL)
     assert first + 2 <= table.measured <= first + 4
     again = LatencyTable(SETTINGS, tmp_path, runs=3)
-    loaded, own = again.entries(SMALL), table.entries(SMALL)
-    assert again.measured == 0 and set(loaded) == set(own)
-    # the new table scales to the fastest reference time saved, the old one to its first: one common factor
-    ratios = [loaded[s].us / own[s].us for s in SMALL if own[s].us > 0]
-    assert max(ratios) == pytest.approx(min(ratios)) and 0 < ratios[0] <= 1 + 1e-9
+    assert again.entries(SMALL) == table.entries(SMALL) and again.measured == 0
     data = json.loads(table.path.read_text())
     assert data["identity"] == describe(SETTINGS) and data["identity"]["threads"] == 1
     assert set(data["entries"]) == {spec_key(s) for s in SMALL}
