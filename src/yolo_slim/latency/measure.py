@@ -195,9 +195,9 @@ def measure_round_robin(
 
     In each round every timer takes its turn: untimed inferences until `settle_us`
     have passed (at least two), then `block` timed ones. The untimed ones matter:
-    right after another compiled model ran, its worker threads still spin for a
-    while and compete with this one's, which slows the first inferences of a turn
-    by a third and more on a 2-core machine.
+    right after other compiled models ran, a model's first inferences are slow (a
+    network by 30 % on the 2-core development machine; the others' worker threads
+    still spinning is the likely cause).
 
     Args:
         timers: key -> timer.

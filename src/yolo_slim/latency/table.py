@@ -24,7 +24,7 @@ up, found by timing one conv at every output width 2..65 (`detect_quantum`).
 
 The table lives in one JSON file per device identity (`describe`: device, its name,
 the CPU model, OpenVINO version, threads, precision) under the cache dir, default
-`$XDG_CACHE_HOME/yolo_slim/latency` (`~/.cache/...`). It is built incrementally:
+`$YOLO_SLIM_LATENCY_CACHE`, else `$XDG_CACHE_HOME/yolo_slim/latency` (`~/.cache/...`). It is built incrementally:
 `entries(specs)` measures only the specs it does not hold yet, in chunks, saves
 after each chunk (merging with entries other processes added), and stops with a
 `LatencyError` between two chunks once this table object has measured for more
@@ -100,8 +100,14 @@ class LatencySource(Protocol):
     def quantum(self) -> int: ...
 
 
+CACHE_ENV = "YOLO_SLIM_LATENCY_CACHE"
+
+
 def default_cache_dir() -> Path:
-    """`$XDG_CACHE_HOME/yolo_slim/latency`, else `~/.cache/yolo_slim/latency`."""
+    """`$YOLO_SLIM_LATENCY_CACHE` when set, else `$XDG_CACHE_HOME/yolo_slim/latency`,
+    else `~/.cache/yolo_slim/latency`."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "yolo_slim" / "latency"
 

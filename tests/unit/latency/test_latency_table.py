@@ -86,3 +86,13 @@ def test_bad_settings_are_refused(tmp_path):
         DeviceSettings(precision="f64")
     with pytest.raises(LatencyError, match="latency device 'NPU7' is not available here; OpenVINO sees CPU"):
         LatencyTable(DeviceSettings(device="NPU7"), tmp_path)
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    from yolo_slim.latency.table import CACHE_ENV, default_cache_dir
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "tables"))
+    assert default_cache_dir() == tmp_path / "tables"
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "yolo_slim" / "latency"
