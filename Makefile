@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 
 .PHONY: install demo test test-all bench
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# the CPU build of torch; a bare `torch` requirement would pull a CUDA build

@@ -1,29 +1,11 @@
-"""Multi-stream detection with an OpenVINO IR: `python detect.py model=.../model.xml source=[...] mode=...`."""
+"""Multi-stream detection with an OpenVINO IR: `python detect.py weights=.../model.xml source=[...] mode=...`.
 
-from __future__ import annotations
+Every key is described in conf/detect.yaml; `dry_run=true` only checks the command.
+"""
 
-import sys
+from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from yolo_slim.errors import YoloSlimError
-
-
-# conf/detect/ alone is the search path, so `model=PATH` is a value, not the conf/model group
-@hydra.main(version_base="1.3", config_path="conf/detect", config_name="detect")
-def main(cfg: DictConfig) -> None:
-    from yolo_slim.deploy.task import detect
-
-    try:
-        metrics, _ = detect(cfg)
-    except YoloSlimError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    for key, value in sorted(metrics.items()):
-        print(f"{key}: {value:.4g}")
-    sys.exit(1 if metrics["detect/failed"] else 0)
-
+from yolo_slim.cli.apps import run_app
 
 if __name__ == "__main__":
-    main()
+    run_app("detect", Path(__file__).resolve().parent / "conf")

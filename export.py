@@ -1,32 +1,11 @@
-"""Export a darknet model to ONNX and OpenVINO IR: `python export.py model.cfg=... weights=...`."""
+"""Export a darknet model to ONNX and OpenVINO IR: `python export.py model.cfg=... weights=... [data=...]`.
 
-from __future__ import annotations
+Every key is described in conf/export.yaml; `dry_run=true` only checks the command.
+"""
 
-import sys
+from pathlib import Path
 
-import hydra
-from omegaconf import DictConfig
-
-from yolo_slim.errors import YoloSlimError
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="export")
-def main(cfg: DictConfig) -> None:
-    from yolo_slim.export.task import export
-
-    try:
-        metrics, artifacts = export(cfg)
-    except YoloSlimError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    for key, value in sorted(metrics.items()):
-        print(f"{key}: {value:.6g}")
-    for key, path in artifacts.items():
-        print(f"{key}: {path}")
-
+from yolo_slim.cli.apps import run_app
 
 if __name__ == "__main__":
-    from yolo_slim.cli.overrides import rename_override
-
-    sys.argv = rename_override(sys.argv, "data", "dataset")  # data=PATH names the dataset here
-    main()
+    run_app("export", Path(__file__).resolve().parent / "conf")

@@ -2,6 +2,7 @@
 
     python benchmarks/deploy.py [--baseline yolov4] [--img-size 320] [--global-percent 0.8]
         [--shortcuts 18] [--channel-multiple 8] [--reps 5] [--quick] [--out benchmarks/deploy.md]
+    python benchmarks/deploy.py --streams-only [--stream-img-size 416] [--variants]   # about a minute
 
 The pruned model comes from the real pruning engine: the baseline's BN gammas are
 given a seeded sparse-training-like distribution (per conv, a fraction of channels
@@ -20,9 +21,9 @@ load changes hit all engines alike. Ratios come from this one run.
 - latency: one batch-1 synchronous inference (OpenVINO: LATENCY hint, 1 stream).
 - throughput: PyTorch and ONNX Runtime: a synchronous batch of 4; OpenVINO: 8
   batch-1 requests through an AsyncInferQueue (THROUGHPUT hint, 2 streams).
-- multi-stream (one model, FP32 IR): 4 MJPG videos through `detect.py`'s modes
-  (decode, letterbox, inference, host NMS; no drawing or writing) vs 1 stream, and
-  vs the engine alone on a preallocated batch of 4 (no host work), interleaved.
+- multi-stream: `deploy_streams.py` (4 MJPG videos through `detect.py`'s modes
+  against the engine alone on ready-made input, interleaved; its docstring says
+  how), also alone with `--streams-only`.
 """
 
 from __future__ import annotations
@@ -171,69 +172,6 @@ def make_engines(name: str, model: Darknet, paths: dict[str, Path], hw: int, thr
     return engines
 
 
-# ---------------------------------------------------------------------- multi-stream
-
-
-def write_videos(folder: Path, frames: int, frame_hw: tuple[int, int]) -> list[Path]:
-    """Four MJPG videos of synthetic scenes (`frames` each)."""
-    import cv2
-
-    from yolo_slim.data.synthetic import render_image
-
-    rng = np.random.default_rng(0)
-    paths = []
-    for k in range(4):
-        scenes = [cv2.resize(render_image(rng, max(frame_hw))[0], frame_hw[::-1]) for _ in range(8)]
-        path = folder / f"stream{k}.avi"
-        w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, frame_hw[::-1])
-        for t in range(frames):
-            w.write(scenes[t % len(scenes)])
-        w.release()
-        paths.append(path)
-    return paths
-
-
-def stream_setups(xml: Path, videos: list[Path], threads: int, frames: int) -> dict[str, Callable[[], float]]:
-    """Name -> a callable returning aggregate frames per second of one run."""
-    from yolo_slim.deploy.detector import OpenVINODetector
-    from yolo_slim.deploy.multistream import run_streams
-    from yolo_slim.deploy.sources import open_source
-
-    def streams(mode: str, n: int) -> Callable[[], float]:
-        def run() -> float:
-            sources = [open_source(str(v), i) for i, v in enumerate(videos[:n])]
-            try:
-                rep = run_streams(str(xml), sources, mode, log_every=1e9, conf_thres=0.25, hint="throughput",
-                                  config={"NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": threads})
-            finally:
-                for s in sources:
-                    s.close()
-            return rep.fps
-
-        return run
-
-    def engine(batch: int) -> Callable[[], float]:
-        det = OpenVINODetector(xml, batch=batch, hint="throughput", config={"NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": threads})
-        x = np.random.default_rng(0).integers(0, 255, (batch, *det.input_hw, 3), dtype=np.uint8)
-        burst = ov_burst(det.compiled, x, max(2, frames * 4 // batch // 4), 2)
-
-        def run() -> float:
-            t = time.perf_counter()
-            n = burst()
-            return n / (time.perf_counter() - t)
-
-        return run
-
-    return {
-        "engine alone, batch of 4 (no host work)": engine(4),
-        "engine alone, batch of 1 (no host work)": engine(1),
-        "1 stream (async)": streams("async", 1),
-        "4 streams, async": streams("async", 4),
-        "4 streams, batch": streams("batch", 4),
-        "4 streams, mosaic": streams("mosaic", 4),
-    }
-
-
 # ---------------------------------------------------------------------- report
 
 
@@ -241,8 +179,8 @@ def verdict(value: float, goal: float) -> str:
     return f"{value:.2f} (goal >= {goal:.2f}: {'met' if value >= goal else 'missed'})"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The model and timing options (shared with deploy_streams.py)."""
     p.add_argument("--baseline", default="yolov4", help="zoo name or .cfg")
     p.add_argument("--classes", type=int, default=2)
     p.add_argument("--img-size", type=int, default=320)
@@ -251,14 +189,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--channel-multiple", type=int, default=8, help="kept channels per conv rounded up to this (SIMD-friendly)")
     p.add_argument("--threads", type=int, default=2, help="threads for every engine")
     p.add_argument("--reps", type=int, default=5, help="round-robin repetitions (median reported)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import deploy_streams
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_model_arguments(p)
+    deploy_streams.add_arguments(p)
     p.add_argument("--calib", type=int, default=32, help="INT8 calibration images (synthetic scenes)")
-    p.add_argument("--stream-frames", type=int, default=40, help="frames per stream per multi-stream run")
-    p.add_argument("--streams-model", choices=("baseline", "pruned"), default="pruned")
-    p.add_argument("--quick", action="store_true", help="3 repetitions, 24 frames per stream")
-    p.add_argument("--out", default="benchmarks/deploy.md")
+    p.add_argument("--quick", action="store_true", help="3 repetitions")
+    p.add_argument("--streams-only", action="store_true", help="only the multi-stream part (deploy_streams.py), about a minute")
+    p.add_argument("--out", default=None, help="default benchmarks/deploy.md (benchmarks/deploy_streams.md with --streams-only)")
     args = p.parse_args(argv)
     if args.quick:
-        args.reps, args.stream_frames = 3, 24
+        args.reps = 3
+    command = ["python", "benchmarks/deploy.py", *(argv if argv is not None else sys.argv[1:])]
+    if args.streams_only:
+        deploy_streams.write_report(deploy_streams.run(args, command), Path(args.out or "benchmarks/deploy_streams.md"))
+        return 0
     hw = args.img_size
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -291,28 +240,19 @@ def main(argv: list[str] | None = None) -> int:
             for e in engines:
                 e.sample()
             log(f"engines: repetition {rep + 1}/{args.reps} in {time.perf_counter() - t:.0f} s")
-        videos = write_videos(Path(tmp), args.stream_frames, (480, 640))
-        setups = stream_setups(paths[args.streams_model]["fp32"], videos, args.threads, args.stream_frames)
-        for run in setups.values():
-            run()  # warm-up
-        stream_fps: dict[str, list[float]] = {k: [] for k in setups}
-        for rep in range(args.reps):
-            for k, run in setups.items():
-                stream_fps[k].append(run())
-            log(f"streams: repetition {rep + 1}/{args.reps}")
+    stream_lines = deploy_streams.run(args, command)
     med = {(e.model, e.name): (statistics.median(e.lat), statistics.median(e.fps)) for e in engines}
-    sfps = {k: statistics.median(v) for k, v in stream_fps.items()}
     ref = med[("baseline", "OpenVINO FP32")][1]
     bflops_ratio = cost["baseline"].bflops / cost["pruned"].bflops
     lines = [
         f"# Deployment benchmark: {args.baseline} @ {hw}, {args.classes} classes",
         "",
-        (f"One run of `python benchmarks/deploy.py {' '.join(argv if argv is not None else sys.argv[1:])}`: "
+        f"One run of `{' '.join(command)}`: "
         f"{args.threads} threads per engine, {args.reps} round-robin repetitions, medians. "
         f"Pruned: `plan_layer_channel_pruning` at global_percent {args.global_percent}, {args.shortcuts} residual units, "
         f"channel multiple {args.channel_multiple}, on seeded sparse-training-like gammas: "
         f"{params['baseline'] / 1e6:.1f} M -> {params['pruned'] / 1e6:.2f} M params, {len(base_cfg.layers)} -> {len(pruned.cfg.layers)} layers, "
-        f"BFLOPs ratio {bflops_ratio:.1f}x (darknet's rule). Speedup: throughput vs baseline OpenVINO FP32."),
+        f"BFLOPs ratio {bflops_ratio:.1f}x (darknet's rule). Speedup: throughput vs baseline OpenVINO FP32.",
         "",
         "| model | engine | BFLOPs | latency ms (b=1) | FPS (b=1 latency) | throughput FPS | speedup |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -320,19 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     for e in engines:
         lat, fps = med[(e.model, e.name)]
         lines.append(f"| {e.model} | {e.name} | {cost[e.model].bflops:.2f} | {lat * 1e3:.1f} | {1 / lat:.1f} | {fps:.1f} | {fps / ref:.2f}x |")
-    lines += [
-        "",
-        (f"Multi-stream ({args.streams_model} FP32 IR, {args.stream_frames} frames of 640x480 MJPG per stream; host decode, "
-         "letterbox and NMS included, no drawing or writing):"),
-        "",
-        "| setup | aggregate FPS | vs engine on a batch of 4 |",
-        "|---|---:|---:|",
-    ]
-    b4 = sfps["engine alone, batch of 4 (no host work)"]
-    lines += [f"| {k} | {v:.1f} | {v / b4:.2f} |" for k, v in sfps.items()]
+    lines += ["", *stream_lines]
     f = lambda m, e, i=1: med[(m, e)][i]
-    best4 = max(v for k, v in sfps.items() if k.startswith("4 streams"))
-    best_mode = max((k for k in sfps if k.startswith("4 streams")), key=sfps.get)
     lines += [
         "",
         "Goals of the deployment issue (ratios within this run):",
@@ -355,16 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     lines += [
         "| INT8 mAP@0.5 within 1 point of FP32 | not measured here (random weights); `export.py export.precision=int8 data=...` reports both |",
-        f"| 4 streams >= 0.9 x engine on a batch of 4 | best mode ({best_mode.split(', ')[1]}) {verdict(best4 / b4, 0.9)}; "
-        + ", ".join(f"{k.split(', ')[1]} {sfps[k] / b4:.2f}" for k in sfps if k.startswith("4 streams")) + " |",
+        "| 4 streams >= 0.9 x engine on a batch of 4 | see the multi-stream goal line above |",
     ]
-    text = "\n".join(lines) + "\n"
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(out.suffix + ".tmp")
-    tmp_out.write_text(text)
-    tmp_out.replace(out)
-    print(text)
+    deploy_streams.write_report(lines, Path(args.out or "benchmarks/deploy.md"))
     return 0
 
 

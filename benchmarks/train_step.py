@@ -62,7 +62,7 @@ def make_batch(batch: int, img_size: int, seed: int = 0) -> dict:
 
 def build(cfg: str, img_size: int) -> YoloLitModule:
     torch.manual_seed(0)
-    return YoloLitModule(cfg=cfg, classes=2, img_size=img_size, scheduler={"warmup_epochs": 0.0})
+    return YoloLitModule(cfg=cfg, classes=2, img_size=img_size, scheduler={"warmup_steps": 0})
 
 
 def time_lightning(cfg: str, batch: dict, steps: int, warmup: int) -> float:

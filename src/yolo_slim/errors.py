@@ -44,5 +44,9 @@ class ConfigError(YoloSlimError):
     """A Hydra or callback option has a value outside what is allowed."""
 
 
+class TrainingError(YoloSlimError):
+    """Training cannot go on: the loss became NaN or infinite."""
+
+
 class PipelineError(YoloSlimError):
     """A stage of `pipeline.py` failed; the message names the stage and its log."""

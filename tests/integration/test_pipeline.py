@@ -1,6 +1,7 @@
 """The whole pipeline end to end on a few generated images: every stage's artefacts,
-the report's tables holding the measured numbers, and a rerun that skips finished
-stages."""
+the report's tables holding the measured numbers, a rerun that skips finished stages;
+and (with stand-in stages) reruns whose inputs changed, forced stages, the stages'
+composed configs and their override lists."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from tiny_runs import QUIET_CPU_TRAINER, TINY_DATA
 
 from yolo_slim.errors import PipelineError
 from yolo_slim.pipeline import STAGES, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TINY_TRAIN = [*TINY_DATA, *QUIET_CPU_TRAINER, "trainer.max_epochs=1", "model.nominal_batch_size=4"]
+# what every training stage gets on top of its experiment: tiny batches, 1 epoch, quiet
+TINY_TRAIN = ["loader.batch_size=4", "loader.num_workers=0", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+              "logger=csv", "trainer.max_epochs=1", "model.nominal_batch_size=4"]
 
 
 def _overrides(tmp: Path) -> list[str]:
@@ -27,9 +29,13 @@ def _overrides(tmp: Path) -> list[str]:
         f"paths.log_dir={tmp / 'logs'}",
         f"paths.data_dir={tmp / 'data'}",
         "img_size=64",
-        "train_overrides=[" + ",".join(f"'{o}'" for o in TINY_TRAIN) + "]",
+        "device=cpu",
+        "builtin.n_train=8",
+        "builtin.n_val=4",
+        "train_overrides=[" + ",".join(f'"{o}"' for o in TINY_TRAIN) + "]",
         "channel_sweep.percents=[0.3,0.5]",
         "layer_sweep.shortcuts=[1,2]",
+        "gate=false",  # one epoch on 8 images learns nothing; test_pipeline_gate.py checks the gate
         "benchmark.runs=3",
         "benchmark.warmup=1",
         "export.overrides=['export.exporter=torchscript','export.calibration_images=8']",
@@ -99,28 +105,40 @@ def test_unknown_stage_is_one_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_stage_without_its_inputs_names_what_to_run_first(tmp_path: Path) -> None:
-    with pytest.raises(PipelineError, match=r"stage 'sparsity' failed: .*needs the 'baseline' stage's 'best_weights'.*\n  log: .*02_sparsity/stage.log"):
+    with pytest.raises(PipelineError, match=r"^stage 'sparsity': this stage needs the 'baseline' stage's 'best_weights'; run it first"):
         run_pipeline(_cfg(tmp_path, "stages=[sparsity]"))
+    assert not (tmp_path / "run").exists()  # refused before any stage started
 
 
-def test_force_reruns_a_stage_from_scratch_and_every_later_one(tmp_path: Path, monkeypatch) -> None:
+DEMO_CFG = ROOT / "conf" / "model" / "cfg" / "yolov3-demo.cfg"
+
+
+def _stand_ins(monkeypatch, calls: list[str], fail: str | None = None) -> None:
+    """Replace every stage by one that records its call and writes a weights file of its own."""
     import yolo_slim.pipeline.runner as runner
 
-    calls: list[str] = []
-
     def fake(name: str):
-        def run(ctx):
+        def run(ctx, stage, configs):
             out = ctx.stage_dir(name)
             out.mkdir(parents=True, exist_ok=True)
             # a forced stage must not find its previous run's files (no resume from them)
             assert not (out / "checkpoints").exists(), name
+            if name == fail:
+                raise RuntimeError(f"{name} interrupted")
             (out / "checkpoints").mkdir()
+            weights = out / "model.weights"
+            weights.write_bytes(name.encode())
             calls.append(name)
-            return {"metrics": {}, "artifacts": {}}
+            return {"metrics": {}, "artifacts": {"cfg": str(DEMO_CFG), **{k: str(weights) for k in ("best_weights", "last_weights", "weights")}}}
         return run
 
     monkeypatch.setattr(runner, "RUNNERS", {name: fake(name) for name in STAGES})
     monkeypatch.setattr(runner, "write_report", lambda ctx: ctx.run_dir / "REPORT.md")
+
+
+def test_force_reruns_a_stage_from_scratch_and_every_later_one(tmp_path: Path, monkeypatch) -> None:
+    calls: list[str] = []
+    _stand_ins(monkeypatch, calls)
     run_pipeline(_cfg(tmp_path))
     assert calls == list(STAGES)
     calls.clear()
@@ -130,3 +148,79 @@ def test_force_reruns_a_stage_from_scratch_and_every_later_one(tmp_path: Path, m
     assert calls == list(STAGES[STAGES.index("layer_sweep"):])
     with pytest.raises(PipelineError, match=r"force=\['sparse'\]: unknown \['sparse'\]; expected a subset of"):
         run_pipeline(_cfg(tmp_path, "force=[sparse]"))
+
+
+def test_a_rerun_with_other_inputs_stops_and_says_what_changed(tmp_path: Path, monkeypatch) -> None:
+    calls: list[str] = []
+    _stand_ins(monkeypatch, calls)
+    run_pipeline(_cfg(tmp_path))
+    calls.clear()
+    how = r"force=\[baseline\] reruns it and every later stage; run_name=NEW starts another run"
+    with pytest.raises(PipelineError, match=rf"^run demo: stage 'baseline' was run with other inputs: .*img_size: 64 -> 96.*\. {how}$"):
+        run_pipeline(_cfg(tmp_path, "img_size=96"))
+    with pytest.raises(PipelineError, match=r"stage 'baseline' was run with other inputs: the data set's files changed"):
+        run_pipeline(_cfg(tmp_path, "builtin.n_train=6"))
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: callbacks.bn_sparsity.s: 0.06 -> 0.01\. force=\[sparsity\]"):
+        run_pipeline(_cfg(tmp_path, 'sparsity.overrides=["callbacks.bn_sparsity.s=0.01"]'))
+    (tmp_path / "run" / "01_baseline" / "model.weights").write_bytes(b"retrained elsewhere")
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: <run>/01_baseline/model.weights: content changed"):
+        run_pipeline(_cfg(tmp_path))
+    assert calls == []  # nothing ran: every stop came before the changed stage started
+    run_pipeline(_cfg(tmp_path, "force=[sparsity]"))
+    assert calls == list(STAGES[1:])
+    run_pipeline(_cfg(tmp_path, "img_size=96", "run_name=other", f"paths.output_dir={tmp_path / 'other'}"))  # a new run_name starts over
+
+
+def test_an_interrupted_stage_resumes_only_with_its_inputs(tmp_path: Path, monkeypatch) -> None:
+    calls: list[str] = []
+    _stand_ins(monkeypatch, calls, fail="sparsity")
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' failed: sparsity interrupted\n  log: .*02_sparsity/stage.log"):
+        run_pipeline(_cfg(tmp_path))
+    record = json.loads((tmp_path / "run" / "02_sparsity" / "stage.json").read_text())
+    assert record["finished"] is False and record["inputs"]["configs"]["train"]["weights"] == "<run>/01_baseline/model.weights"
+    _stand_ins(monkeypatch, calls)
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: trainer.max_epochs: 1 -> 2"):
+        run_pipeline(_cfg(tmp_path, 'sparsity.overrides=["trainer.max_epochs=2"]'))
+    calls.clear()
+    run_pipeline(_cfg(tmp_path))
+    assert calls == list(STAGES[1:])
+
+
+def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> None:
+    """`train_overrides` and `<stage>.overrides` as a user types them (each quoted inside the list)."""
+    from hydra import initialize_config_dir
+
+    from yolo_slim.config import validate_config
+    from yolo_slim.config.command import check_command
+    from yolo_slim.pipeline.stages import StageContext, stage_configs
+
+    argv = ['train_overrides=["trainer=ddp","trainer.devices=4"]', 'finetune.overrides=["trainer.max_epochs=3","optim=sgd"]',
+            'channel_sweep.overrides=["prune.layer_keep=0.05"]', 'export.overrides=["export.exporter=torchscript","export.opset=17"]',
+            "img_size=96", "device=cpu"]
+    cfg = check_command("pipeline", argv, ROOT / "conf").cfg
+    ctx = StageContext(validate_config(cfg, "pipeline"), tmp_path, data="my.data", img_size=96, planned=frozenset(STAGES), preflight=True)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        baseline = stage_configs(ctx, "baseline")["train"]
+        finetune = stage_configs(ctx, "finetune")["train"]
+        sparse = stage_configs(ctx, "sparsity")["train"]
+        sweep = stage_configs(ctx, "channel_sweep")
+        exports = stage_configs(ctx, "export")
+    assert baseline.trainer.strategy == "ddp" and baseline.trainer.devices == 4 and baseline.trainer.max_epochs is None
+    assert baseline.budget.demo_data.steps == 600 and baseline.budget.steps == "auto"
+    assert baseline.data == "my.data" and baseline.img_size == 96 and baseline.device == "cpu"
+    assert finetune.trainer.max_epochs == 3 and finetune.trainer.devices == 4 and finetune.optim.optimizer._target_ == "torch.optim.SGD"
+    assert finetune.model.cfg == "<layer_sweep.cfg>" and finetune.weights == "<layer_sweep.weights>"
+    # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
+    assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
+    assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.8] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
+    assert len(exports) == 6 and {c.export.opset for c in exports.values()} == {17} and exports["slim_int8"].export.precision == "int8"
+    assert exports["slim_int8"].device == "cpu"  # deploy_device
+
+
+def test_stage_overrides_may_not_set_what_the_pipeline_sets(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"^stage 'finetune': its overrides set img_size=96, which the pipeline sets for every stage "
+                                            r"\(the pipeline gives img_size=64\); set it on pipeline.py instead"):
+        run_pipeline(_cfg(tmp_path, 'finetune.overrides=["img_size=96"]'))
+    with pytest.raises(PipelineError, match=r"^stage 'baseline': trainer.max_epochs: expected an integer, got 'abc'"):
+        run_pipeline(_cfg(tmp_path, 'train_overrides=["trainer.max_epochs=abc"]'))
+    assert not (tmp_path / "run").exists()

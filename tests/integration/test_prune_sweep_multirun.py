@@ -24,15 +24,15 @@ CONF = ROOT / "conf"
 
 def tiny(data_root: Path) -> list[str]:
     return [
-        "model.cfg=yolov4-tiny", "latency_runs=1", "eval.conf_thres=0.2",
-        "data.img_size=64", "data.batch_size=4", "data.num_workers=0", "data.cache=false",
-        f"+data.builtin.root={data_root}", "data.builtin.n_train=2", "data.builtin.n_val=4", "data.builtin.img_size=64",
+        "model.cfg=yolov4-tiny", "latency_runs=1", "eval.conf_thres=0.2", "img_size=64",
+        "loader.batch_size=4", "loader.num_workers=0", "loader.cache=false",
+        f"paths.data_dir={data_root}", "builtin.n_train=2", "builtin.n_val=4",
     ]
 
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("data") / "builtin"  # generated on first use, reused after
+    return tmp_path_factory.mktemp("data")  # the built-in data is generated into data_root/builtin on first use
 
 
 def _compose(*overrides: str, hydra_cfg: bool = False):
@@ -79,7 +79,7 @@ def test_search_needs_data(tmp_path):
     from yolo_slim.errors import ConfigError
 
     with pytest.raises(ConfigError, match="prune.search=true needs a dataset"):
-        prune(_compose("data.data=none", "model.cfg=yolov4-tiny", "model.classes=2", "prune.search=true", f"paths.output_dir={tmp_path}"))
+        prune(_compose("data=none", "model.cfg=yolov4-tiny", "model.classes=2", "prune.search=true", f"paths.output_dir={tmp_path}"))
 
 
 @pytest.mark.slow

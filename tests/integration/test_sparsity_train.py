@@ -29,7 +29,7 @@ def _cfg(tmp: Path, data_dir: Path, experiment: str, weights: Path, *extra: str)
         *TINY_DATA,
         *QUIET_CPU_TRAINER,
         "trainer.max_epochs=3",
-        "optim.scheduler.warmup_epochs=0",
+        "budget.warmup_steps=0",
         "model.nominal_batch_size=4",
         *extra,
     ]

@@ -24,13 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_write_one_run_with_synced_metrics(tmp_path: Path) -> None:
-    data = ["data.img_size=64", "data.batch_size=2", "data.num_workers=0", "data.cache=true",
-            "data.builtin.n_train=8", "data.builtin.n_val=8", "data.builtin.img_size=64"]
+    data = ["img_size=64", "loader.batch_size=2", "loader.num_workers=0", "loader.cache=true", "builtin.n_train=8", "builtin.n_val=8"]
     cmd = [
-        sys.executable, str(ROOT / "train.py"), "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
+        sys.executable, str(ROOT / "train.py"), "trainer=ddp", "trainer.devices=2", "device=cpu",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
         "logger=csv", f"paths.log_dir={tmp_path / 'logs'}",
-        f"paths.data_dir={tmp_path / 'data'}", "model.val.conf_thres=0.0001", *data,
+        f"paths.data_dir={tmp_path / 'data'}", "eval.conf_thres=0.0001", *data,
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

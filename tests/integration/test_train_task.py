@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ def tiny_cfg(tmp: Path, data_dir: Path, *overrides: str):
         *QUIET_CPU_TRAINER,
         "trainer.max_epochs=2",
         "trainer.deterministic=true",
-        "optim.scheduler.warmup_epochs=1",
+        "budget.warmup_steps=1",
         "model.nominal_batch_size=8",
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -45,13 +47,14 @@ def _final_state(ckpt: Path) -> dict[str, torch.Tensor]:
     return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def test_train_writes_every_output_and_resumes_exactly(tmp_path: Path, data_dir: Path, capsys) -> None:
+def test_train_writes_every_output_and_resumes_exactly(tmp_path: Path, data_dir: Path, caplog) -> None:
+    caplog.set_level(logging.INFO)
     metrics, art = train(tiny_cfg(tmp_path / "straight", data_dir))
     for key in ("last_ckpt", "best_ckpt", "cfg", "last_weights", "best_weights", "metrics_csv"):
         assert art[key].is_file(), key
     for key in ("val/precision", "val/recall", "val/mAP50", "val/mAP50_95", "val/f1", "train/loss_epoch", "val/loss"):
         assert key in metrics, key
-    out = capsys.readouterr().out
+    out = caplog.text  # the epoch lines and the results are log records (the console, train.log, a stage.log)
     assert out.count("epoch ") >= 2 and "mAP@0.5" in out and "results:" in out
     assert "val/mAP50" in art["metrics_csv"].read_text().splitlines()[0]
     assert (art["run_dir"] / "tensorboard").exists() is False  # logger=csv only

@@ -1,4 +1,4 @@
-"""Small argparse sub-commands of `python -m yolo_slim` (info, graph, sparsity).
+"""Small argparse sub-commands of `python -m yolo_slim` (info, graph, sparsity, anchors).
 
 Each module exposes `add_arguments(parser)` and `run(args) -> int`.
 """

@@ -12,7 +12,9 @@ read the result.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +33,7 @@ from yolo_slim.darknet.sections import (
     layer_inputs,
     section_name,
 )
+from yolo_slim.darknet import limits
 from yolo_slim.darknet.zoo import ZOO_NAMES, zoo_cfg_text
 from yolo_slim.errors import CfgError
 from yolo_slim.io.atomic import write_atomic
@@ -152,6 +155,26 @@ def _split_sections(text: str, source: str, problems: list[str]) -> list[_RawSec
     return sections
 
 
+_INT_RE = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def _to_int(text: str) -> int:
+    """An ASCII decimal integer (no ``_`` separators or other digits Python would accept)."""
+    if not _INT_RE.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _to_float(text: str) -> float:
+    """A finite decimal number (``nan``, ``inf`` and ``1e999`` are refused)."""
+    if "_" in text or not text.isascii():
+        raise ValueError(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
 class _Reader:
     """Typed access to one raw section's options, collecting problems."""
 
@@ -182,21 +205,29 @@ class _Reader:
             self.error(lineno, key, f"expected {expected}, got {value!r}")
             return default
 
-    def int(self, key: str, default: int | None = None, minimum: int | None = None) -> int | None:
-        result = self._get(key, default, int, "an integer")
-        if result is not None and minimum is not None and result < minimum and key in self.values:
-            self.error(self.line_of(key), key, f"expected an integer >= {minimum}, got {result}")
+    def int(self, key: str, default: int | None = None, minimum: int | None = None, maximum: int | None = None) -> int | None:
+        result = self._get(key, default, _to_int, "an integer")
+        if result is None or key not in self.values:
+            return result
+        low, high = minimum is not None and result < minimum, maximum is not None and result > maximum
+        if low or high:
+            expected = f"an integer >= {minimum}" if low else f"an integer <= {maximum:,} (a plausible upper bound)"
+            self.error(self.line_of(key), key, f"expected {expected}, got {result:,}")
             return default
         return result
 
-    def float(self, key: str, default: float) -> float:
-        return self._get(key, default, float, "a number")
+    def float(self, key: str, default: float, minimum: float, maximum: float) -> float:
+        result = self._get(key, default, _to_float, "a finite number")
+        if key in self.values and not minimum < result <= maximum:
+            self.error(self.line_of(key), key, f"expected a number in ({minimum:g}, {maximum:g}], got {result:g}")
+            return default
+        return result
 
     def ints(self, key: str) -> tuple[int, ...] | None:
-        return self._get(key, None, lambda v: tuple(int(x) for x in v.split(",") if x != ""), "comma-separated integers")
+        return self._get(key, None, lambda v: tuple(_to_int(x) for x in v.split(",") if x != ""), "comma-separated integers")
 
     def floats(self, key: str) -> tuple[float, ...] | None:
-        return self._get(key, None, lambda v: tuple(float(x) for x in v.split(",") if x != ""), "comma-separated numbers")
+        return self._get(key, None, lambda v: tuple(_to_float(x) for x in v.split(",") if x != ""), "comma-separated finite numbers")
 
     def string(self, key: str, default: str) -> str:
         return self.values[key][0] if key in self.values else default
@@ -225,9 +256,9 @@ class _Reader:
 
 
 def _parse_net(reader: _Reader) -> NetSection:
-    width = reader.int("width", 416, minimum=1)
-    height = reader.int("height", 416, minimum=1)
-    channels = reader.int("channels", 3, minimum=1)
+    width = reader.int("width", 416, minimum=1, maximum=limits.MAX_INPUT_SIZE)
+    height = reader.int("height", 416, minimum=1, maximum=limits.MAX_INPUT_SIZE)
+    channels = reader.int("channels", 3, minimum=1, maximum=limits.MAX_CHANNELS)
     options = tuple((k, v) for k, (v, _) in reader.values.items())
     return NetSection(width, height, channels, options, line=reader.raw.line)
 
@@ -254,12 +285,12 @@ def _parse_conv(r: _Reader, index: int) -> ConvSection | None:
     if bn not in (0, 1):
         r.error(r.line_of("batch_normalize"), "batch_normalize", f"expected 0 or 1, got {bn}")
     return ConvSection(
-        filters=r.int("filters", 1, minimum=1),
-        size=r.int("size", 1, minimum=1),
-        stride=r.int("stride", 1, minimum=1),
-        pad=r.int("pad", 0, minimum=0),
-        padding=r.int("padding", 0, minimum=0),
-        groups=r.int("groups", 1, minimum=1),
+        filters=r.int("filters", 1, minimum=1, maximum=limits.MAX_FILTERS),
+        size=r.int("size", 1, minimum=1, maximum=limits.MAX_WINDOW),
+        stride=r.int("stride", 1, minimum=1, maximum=limits.MAX_LAYER_STRIDE),
+        pad=r.int("pad", 0, minimum=0, maximum=1),
+        padding=r.int("padding", 0, minimum=0, maximum=limits.MAX_WINDOW),
+        groups=r.int("groups", 1, minimum=1, maximum=limits.MAX_FILTERS),
         batch_normalize=bn,
         activation=activation,
         extra=r.extra(),
@@ -288,7 +319,7 @@ def _parse_route(r: _Reader, index: int) -> RouteSection | None:
     if not refs:
         r.error(r.line_of("layers"), "layers", "expected at least one layer reference")
         return None
-    groups = r.int("groups", 1, minimum=1)
+    groups = r.int("groups", 1, minimum=1, maximum=limits.MAX_FILTERS)
     group_id = r.int("group_id", 0, minimum=0)
     if group_id >= groups:
         r.error(r.line_of("group_id"), "group_id", f"expected 0..{groups - 1} for groups={groups}, got {group_id}")
@@ -297,14 +328,14 @@ def _parse_route(r: _Reader, index: int) -> RouteSection | None:
 
 
 def _parse_maxpool(r: _Reader, index: int) -> MaxPoolSection:
-    size = r.int("size", 1, minimum=1)
-    stride = r.int("stride", size, minimum=1)
-    padding = r.int("padding", size - 1, minimum=0)
+    size = r.int("size", 1, minimum=1, maximum=limits.MAX_WINDOW)
+    stride = r.int("stride", size, minimum=1, maximum=limits.MAX_LAYER_STRIDE)
+    padding = r.int("padding", size - 1, minimum=0, maximum=limits.MAX_WINDOW)
     return MaxPoolSection(size, stride, padding, r.extra(), line=r.raw.line)
 
 
 def _parse_upsample(r: _Reader, index: int) -> UpsampleSection:
-    return UpsampleSection(r.int("stride", 2, minimum=1), r.extra(), line=r.raw.line)
+    return UpsampleSection(r.int("stride", 2, minimum=1, maximum=limits.MAX_LAYER_STRIDE), r.extra(), line=r.raw.line)
 
 
 def _parse_yolo(r: _Reader, index: int) -> YoloSection | None:
@@ -313,25 +344,38 @@ def _parse_yolo(r: _Reader, index: int) -> YoloSection | None:
     flat = r.floats("anchors") or ()
     if len(flat) % 2:
         r.error(r.line_of("anchors"), "anchors", f"expected (w, h) pairs, got {len(flat)} numbers")
+    elif not flat and "anchors" in r.values and not r.values["anchors"][0].strip(","):
+        r.error(r.line_of("anchors"), "anchors", "expected at least one (w, h) pair")
+    if len(flat) > 2 * limits.MAX_ANCHORS:
+        r.error(r.line_of("anchors"), "anchors", f"expected at most {limits.MAX_ANCHORS} (w, h) pairs (a plausible upper bound), got {len(flat) // 2}")
+        flat = flat[: 2 * limits.MAX_ANCHORS]
+    bad_sizes = [v for v in flat if not 0 < v <= limits.MAX_ANCHOR_SIZE]
+    if bad_sizes:
+        r.error(r.line_of("anchors"), "anchors", f"expected widths and heights in (0, {limits.MAX_ANCHOR_SIZE:g}] pixels, got {bad_sizes[0]:g}")
     anchors = tuple((flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2))
-    num = r.int("num", len(anchors), minimum=1)
-    if num != len(anchors):
+    num = r.int("num", len(anchors), minimum=1, maximum=limits.MAX_ANCHORS)
+    if num != len(anchors) and anchors:
         r.error(r.line_of("num"), "num", f"num={num} but anchors holds {len(anchors)} (w, h) pairs")
     mask = r.ints("mask")
     if mask is None:
-        mask = tuple(range(num))
+        mask = tuple(range(min(num, len(anchors))))
+    if not mask and "mask" in r.values:
+        r.error(r.line_of("mask"), "mask", "expected at least one anchor index")
     bad = [m for m in mask if not 0 <= m < len(anchors)]
-    if bad:
-        r.error(r.line_of("mask"), "mask", f"indices {bad} out of range 0..{len(anchors) - 1}")
+    if bad and anchors:
+        r.error(r.line_of("mask"), "mask", f"indices {bad} out of range 0..{len(anchors) - 1} (anchors holds {len(anchors)} pairs)")
+    repeated = sorted({m for m in mask if mask.count(m) > 1})
+    if repeated:
+        r.error(r.line_of("mask"), "mask", f"anchor indices {repeated} repeat; each head uses an anchor once")
     new_coords = r.int("new_coords", 0)
     if new_coords not in (0, 1):
         r.error(r.line_of("new_coords"), "new_coords", f"expected 0 or 1, got {new_coords}")
     return YoloSection(
         mask=mask,
         anchors=anchors,
-        classes=r.int("classes", 20, minimum=1),
+        classes=r.int("classes", 20, minimum=1, maximum=limits.MAX_CLASSES),
         num=num,
-        scale_x_y=r.float("scale_x_y", 1.0),
+        scale_x_y=r.float("scale_x_y", 1.0, 0.0, limits.MAX_SCALE_X_Y),
         new_coords=new_coords,
         extra=r.extra(),
         line=r.raw.line,
@@ -362,7 +406,7 @@ def parse_cfg_text(text: str, source: str = "<memory>", *, validate: bool = True
         CfgError: listing every problem found, each as `source:line: ...`.
     """
     problems: list[str] = []
-    raws = _split_sections(text, source, problems)
+    raws = _split_sections(text.removeprefix("\ufeff"), source, problems)
     if not raws:
         raise CfgError(f"{source}: no sections found; expected a darknet cfg starting with [net]")
     first = raws[0]
@@ -401,9 +445,14 @@ def parse_cfg(path: str | os.PathLike) -> DarknetCfg:
     """Read and parse a `.cfg` file (see `parse_cfg_text`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = path.read_bytes()
     except OSError as exc:
         raise CfgError(f"{path}: cannot read cfg file: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors) is fine
+    except UnicodeDecodeError as exc:
+        kind = "binary data (a .weights file?)" if b"\x00" in data[:4096] else "not UTF-8 text"
+        raise CfgError(f"{path}: byte offset {exc.start}: expected a darknet cfg (UTF-8 text), got {kind}") from None
     return parse_cfg_text(text, str(path))
 
 
@@ -426,16 +475,26 @@ def load_cfg(cfg_or_name: str | os.PathLike | DarknetCfg, classes: int | None = 
         cfg = parse_cfg_text(zoo_cfg_text(name, classes=classes or 80), f"<zoo:{name}>")
     else:
         raise CfgError(f"{cfg_or_name}: no such cfg file, and not a model-zoo name (zoo: {', '.join(ZOO_NAMES)})")
+    edited = False
     if classes is not None and classes != cfg.num_classes:
-        cfg = with_classes(cfg, classes)
+        cfg, edited = with_classes(cfg, classes), True
     if img_size is not None:
-        cfg = with_input_size(cfg, img_size)
+        from yolo_slim.darknet.shapes import check_input_size
+
+        check_input_size(cfg, img_size, "img_size")
+        cfg, edited = with_input_size(cfg, img_size), True
+    if edited:
+        validate_cfg(cfg)
     return cfg
 
 
 def validate_cfg(cfg: DarknetCfg) -> None:
-    """Check shapes at the `[net]` size: shortcut inputs equal, route inputs aligned,
-    head filters = len(mask) * (classes + 5).
+    """Check the network as a whole at its `[net]` size.
+
+    Shortcut inputs equal, route inputs aligned, every head's conv has
+    len(mask) * (classes + 5) filters, every head predicts the same classes, the
+    input size is a multiple of the largest stride (`shapes.check_input_size`), and
+    the parameters stay below `limits.MAX_PARAMS`.
 
     Raises:
         CfgError: every problem, each with `source:line`.
@@ -528,6 +587,8 @@ def with_classes(cfg: DarknetCfg, classes: int) -> DarknetCfg:
     """
     if classes < 1:
         raise CfgError(f"{cfg.source}: classes must be >= 1, got {classes}")
+    if classes > limits.MAX_CLASSES:
+        raise CfgError(f"{cfg.source}: classes must be <= {limits.MAX_CLASSES:,} (a plausible upper bound), got {classes:,}")
     layers = list(cfg.layers)
     for i in cfg.yolo_ids():
         head = layers[i]

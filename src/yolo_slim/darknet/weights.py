@@ -19,6 +19,7 @@ from yolo_slim.io.atomic import write_atomic
 from yolo_slim.darknet.sections import ConvSection
 from yolo_slim.darknet.shapes import infer_shapes
 from yolo_slim.errors import WeightsError
+from yolo_slim.io.finite import describe_nonfinite, first_nonfinite
 
 BN_PARTS = ("beta", "gamma", "running_mean", "running_var")
 
@@ -131,6 +132,8 @@ def read_darknet_weights(
             f"{path}: file {what}: {scope} needs {expected:,} float32 values after the {header.nbytes}-byte header, "
             f"the file holds {actual:,}; were these weights made for another cfg or class count?"
         )
+    _check_finite(floats[:expected], layout, header.nbytes, path)
+    _check_variances(floats, layout, header.nbytes, path)
     arrays: dict[int, dict[str, np.ndarray]] = {}
     offset = 0
     for record in layout:
@@ -144,6 +147,45 @@ def read_darknet_weights(
         offset += size
         arrays[record.layer] = parts
     return header, arrays
+
+
+def _check_finite(floats: np.ndarray, layout: list[ConvParamLayout], header_bytes: int, path: Path) -> None:
+    """Raise a `WeightsError` naming the byte offset, layer and part of the first NaN/inf."""
+    index = first_nonfinite(floats)
+    if index is None:
+        return
+    where, offset = "", 0
+    for record in layout:
+        names = BN_PARTS if record.batch_normalize else ("bias",)
+        parts = [(name, record.filters) for name in names] + [("weight", int(np.prod(record.kernel_shape)))]
+        for name, count in parts:
+            if offset <= index < offset + count:
+                where = f" in conv layer {record.layer} {name} (value {index - offset:,} of {count:,})"
+            offset += count
+        if where:
+            break
+    raise WeightsError(
+        f"{path}: byte offset {header_bytes + 4 * index:,}: {floats[index]} where a finite float32 is expected{where}; "
+        f"{describe_nonfinite(floats)}: the file is corrupt or comes from a diverged training"
+    )
+
+
+def _check_variances(floats: np.ndarray, layout: list[ConvParamLayout], header_bytes: int, path: Path) -> None:
+    """Raise a `WeightsError` for the first negative BatchNorm running variance (a NaN maker)."""
+    offset = 0
+    for record in layout:
+        if record.batch_normalize:
+            start = offset + 3 * record.filters
+            var = floats[start : start + record.filters]
+            bad = np.flatnonzero(var < 0)
+            if bad.size:
+                i = int(bad[0])
+                raise WeightsError(
+                    f"{path}: byte offset {header_bytes + 4 * (start + i):,}: running variance {var[i]:g} in conv layer "
+                    f"{record.layer} (value {i} of {record.filters}); a variance is never negative: the file is corrupt "
+                    "or the cfg's layer order differs from the one the weights were saved with"
+                )
+        offset += record.count
 
 
 def write_darknet_weights(

@@ -1,14 +1,16 @@
 """The LightningDataModule: a dataset source -> checked train/val datasets -> loaders.
 
-``data`` may be a darknet ``.data`` file, a folder (with one ``.data`` file, or
-``train/`` and ``valid/``/``val/`` image folders plus one ``.names`` file), or
-``"builtin"`` for the generated dataset of :mod:`yolo_slim.data.synthetic`. The
-data check of every dataset is logged once, when it is built in :meth:`setup`.
+``data`` may be a darknet ``.data`` file, an Ultralytics ``data.yaml``, a COCO
+json, a dataset folder, or ``"builtin"`` for the generated dataset of
+:mod:`yolo_slim.data.synthetic` (:func:`~yolo_slim.data.sources.resolve_dataset`
+lists the forms). The data check of every dataset is logged once, when it is built
+in :meth:`setup`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,18 +23,18 @@ from torch.utils.data import DataLoader
 
 from yolo_slim.data.augment import AugmentConfig
 from yolo_slim.data.dataset import YoloDataset, collate_detection
-from yolo_slim.data.formats import DataSpec, read_data_file, read_names, resolve_image_list
+from yolo_slim.data.formats import DataSpec, read_data_file
 from yolo_slim.data.labels import DataReport
-from yolo_slim.data.synthetic import make_synthetic_dataset
+from yolo_slim.data.sampling import EpochSampler
+from yolo_slim.data.sources import resolve_dataset, spec_from_folder
+from yolo_slim.data.synthetic import BUILTIN_OPTIONS, builtin_folder, make_synthetic_dataset
 from yolo_slim.errors import ConfigError, DataError
 
 __all__ = ["YoloDataModule", "spec_from_folder"]
 
 _log = logging.getLogger(__name__)
 
-_BUILTIN_KEYS = frozenset(
-    {"root", "n_train", "n_val", "img_size", "seed", "max_objects", "min_size", "max_size", "class_colour"}
-)
+_BUILTIN_KEYS = BUILTIN_OPTIONS | {"root"}
 
 
 @rank_zero_only
@@ -48,44 +50,6 @@ def _evenly_spaced(items: list[Path], n: int) -> list[Path]:
     return [items[i] for i in idx]
 
 
-def spec_from_folder(folder: str | Path) -> DataSpec:
-    """Describes a dataset folder as a :class:`DataSpec`.
-
-    A folder with exactly one ``.data`` file is read through it. Otherwise it must
-    hold a ``train`` folder (or ``images/train``), a ``valid`` or ``val`` folder (or
-    ``images/valid``, ``images/val``) and exactly one ``*.names`` file (or
-    ``classes.txt``).
-
-    Raises:
-        DataError: Naming what is missing or ambiguous.
-    """
-    folder = Path(folder)
-    data_files = sorted(folder.glob("*.data"))
-    if len(data_files) == 1:
-        return read_data_file(data_files[0])
-    if len(data_files) > 1:
-        raise DataError(f"{folder}: several .data files ({', '.join(p.name for p in data_files)}); name one")
-
-    def first(*names: str) -> Path | None:
-        return next((folder / n for n in names if (folder / n).is_dir()), None)
-
-    train = first("train", "images/train")
-    valid = first("valid", "val", "images/valid", "images/val")
-    names_files = sorted(folder.glob("*.names")) or sorted(folder.glob("classes.txt"))
-    problems = []
-    if train is None:
-        problems.append(f"{folder}: no train/ (or images/train/) folder")
-    if valid is None:
-        problems.append(f"{folder}: no valid/ or val/ (or images/valid/, images/val/) folder")
-    if len(names_files) != 1:
-        found = ", ".join(p.name for p in names_files) or "none"
-        problems.append(f"{folder}: need exactly one *.names (or classes.txt) file, found {found}")
-    if problems:
-        raise DataError("\n".join(problems))
-    names = read_names(names_files[0])
-    return DataSpec(classes=len(names), names=names, train=(train,), valid=(valid,), source=folder)
-
-
 class YoloDataModule(pl.LightningDataModule):
     """Train and validation loaders for darknet-format detection datasets.
 
@@ -94,7 +58,8 @@ class YoloDataModule(pl.LightningDataModule):
     normalised), ``paths``, ``shapes [B, 2]``, ``letterbox [B, 3]``.
 
     Args:
-        data: A ``.data`` file, a dataset folder, or ``"builtin"``.
+        data: A ``.data`` file, a ``data.yaml``, a COCO json, a dataset folder,
+            or ``"builtin"``.
         img_size: Sample side ``S`` in pixels, a multiple of 32.
         batch_size: Samples per batch (train and val).
         num_workers: DataLoader worker processes; 0 loads in the main process.
@@ -109,8 +74,13 @@ class YoloDataModule(pl.LightningDataModule):
             ``data="builtin"``, optionally with ``root``.
         val_subset: Validate on this many images, spread evenly over the list.
         cache_dir: Where the built-in dataset goes when ``builtin`` has no
-            ``root``: ``<cache_dir>/builtin``; default ``./data_cache/builtin``.
+            ``root``: ``<cache_dir>/builtin`` (``builtin_aerial`` for the aerial
+            preset); default ``./data_cache``.
         pin_memory: Pin batches in page-locked memory; default when CUDA is there.
+        seed: The data seed: training order and augmentation are a function of
+            ``(seed, epoch, sample index)`` (:mod:`~yolo_slim.data.sampling`). None
+            takes the seed of ``seed_everything`` (``PL_GLOBAL_SEED``), else a random
+            one. It is saved in checkpoints, so a resumed run replays its epochs.
 
     Raises:
         ConfigError: An option is out of range.
@@ -129,6 +99,7 @@ class YoloDataModule(pl.LightningDataModule):
         val_subset: int | None = None,
         cache_dir: str | Path | None = None,
         pin_memory: bool | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__()
         problems = []
@@ -137,6 +108,8 @@ class YoloDataModule(pl.LightningDataModule):
                 problems.append(f"{key} must be an integer >= {low}, got {value!r}")
         if isinstance(img_size, int) and img_size % 32:
             problems.append(f"img_size must be a multiple of 32, got {img_size}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            problems.append(f"seed must be an integer or None, got {seed!r}")
         if val_subset is not None and (isinstance(val_subset, bool) or not isinstance(val_subset, int) or val_subset < 1):
             problems.append(f"val_subset must be a positive integer or None, got {val_subset!r}")
         builtin_kwargs = dict(builtin) if builtin is not None else {}
@@ -156,6 +129,8 @@ class YoloDataModule(pl.LightningDataModule):
         self.val_subset = val_subset
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self._seed = seed
+        self._resume_epoch = 0
         self.save_hyperparameters(
             {
                 "data": self.data, "img_size": img_size, "batch_size": batch_size, "num_workers": num_workers,
@@ -172,7 +147,8 @@ class YoloDataModule(pl.LightningDataModule):
     def _builtin_root(self) -> Path:
         if "root" in self.builtin:
             return Path(self.builtin["root"])
-        return (self.cache_dir if self.cache_dir is not None else Path.cwd() / "data_cache") / "builtin"
+        cache = self.cache_dir if self.cache_dir is not None else Path.cwd() / "data_cache"
+        return cache / builtin_folder(self.builtin.get("preset"))
 
     def _make_builtin(self) -> Path:
         kwargs = {k: v for k, v in self.builtin.items() if k != "root"}
@@ -185,13 +161,7 @@ class YoloDataModule(pl.LightningDataModule):
             if self.data == "builtin":
                 self._spec = read_data_file(self._make_builtin())
             else:
-                path = Path(self.data).expanduser()
-                if path.is_dir():
-                    self._spec = spec_from_folder(path)
-                elif path.is_file():
-                    self._spec = read_data_file(path)
-                else:
-                    raise DataError(f"{path}: dataset not found (give a .data file, a folder, or 'builtin')")
+                self._spec = resolve_dataset(self.data)
         return self._spec
 
     @property
@@ -204,12 +174,41 @@ class YoloDataModule(pl.LightningDataModule):
         """Class names in class-id order."""
         return self.spec.names
 
-    @staticmethod
-    def _images(sources: tuple[Path, ...]) -> list[Path]:
-        images: list[Path] = []
-        for source in sources:
-            images.extend(resolve_image_list(source))
-        return images
+    @property
+    def seed(self) -> int:
+        """The data seed (resolved on first use; see the class docstring)."""
+        if self._seed is None:
+            global_seed = os.environ.get("PL_GLOBAL_SEED")
+            self._seed = int(global_seed) if global_seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        return self._seed
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the data pipeline: the data seed (the order and the
+        augmentation of every epoch follow from it) and the epoch training resumes at."""
+        state: dict[str, Any] = {"seed": self.seed}
+        if self.trainer is not None:
+            state["epoch"] = self._loop_epoch()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the data seed and epoch of the checkpointed run (Lightning calls this on resume)."""
+        if "seed" in state_dict:
+            self._seed = int(state_dict["seed"])
+        self._resume_epoch = int(state_dict.get("epoch", 0))
+
+    def _loop_epoch(self) -> int:
+        """The epoch Lightning passes to the sampler's ``set_epoch`` (its fit loop's counter)."""
+        return int(self.trainer.fit_loop.epoch_progress.current.processed) if self.trainer is not None else 0
+
+    def _sampler_epoch(self) -> int:
+        """The epoch a new training loader starts at.
+
+        Lightning builds the training loader and its first iterator (whose workers
+        prefetch at once) before it restores the loop's epoch counter and calls
+        ``set_epoch``; a resumed run would replay epoch 0's order and augmentation. The
+        checkpoint's epoch, restored before the loader is built, avoids that.
+        """
+        return max(self._resume_epoch, self._loop_epoch())
 
     # ------------------------------------------------------------------ hooks
     def prepare_data(self) -> None:
@@ -226,26 +225,32 @@ class YoloDataModule(pl.LightningDataModule):
         spec = self.spec
         if stage in (None, "fit") and self.train_set is None:
             self.train_set = YoloDataset(
-                self._images(spec.train), spec.classes, self.img_size, self.augment, self.cache, self.strict,
-                name="train",
+                spec.images("train"), spec.classes, self.img_size, self.augment, self.cache, self.strict,
+                name="train", label_reader=spec.read_labels,
             )
             _log_report(self.train_set.report)
         if self.val_set is None:
-            images = self._images(spec.valid)
+            images = spec.images("valid")
             if self.val_subset is not None:
                 images = _evenly_spaced(images, self.val_subset)
             self.val_set = YoloDataset(
                 images, spec.classes, self.img_size, None, self.cache, self.strict, name="val",
+                label_reader=spec.read_labels,
             )
             _log_report(self.val_set.report)
 
     def _loader(self, dataset: YoloDataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
             raise DataError("the data module is not set up; call setup() first")
+        sampler = None
+        if shuffle:  # training: order and augmentation from (seed, epoch, index), sharded over DDP ranks
+            world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+            sampler = EpochSampler(dataset, self.seed, num_replicas=world, rank=rank)
+            sampler.set_epoch(self._sampler_epoch())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=collate_detection,
             pin_memory=self.pin_memory,

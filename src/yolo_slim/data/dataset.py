@@ -5,18 +5,20 @@ problems in a :class:`~yolo_slim.data.labels.DataReport`, dropping what cannot b
 used, or raising in strict mode), optionally keeps the images in RAM, and produces
 one sample dict per image. :func:`collate_detection` stacks samples into a batch.
 
-Randomness: each sample draws from its own ``numpy.random.Generator`` seeded by
-``(seed, index)`` where the seed is a draw from torch's default generator of the
-process (a DataLoader worker's is seeded by PyTorch from the main generator). With
-``seed_everything(seed, workers=True)`` batches are therefore reproducible, and
-they still differ from epoch to epoch.
+Randomness: indexed with a :class:`~yolo_slim.data.sampling.SampleKey` (what the
+training sampler yields), a sample's augmentation is a function of ``(seed, epoch,
+index)`` alone (:func:`~yolo_slim.data.sampling.sample_rng`), whichever process
+loads it, so an interrupted run resumes exactly. Indexed with a plain ``int``, it
+draws from its own generator seeded by ``(a draw from torch's default generator,
+index)``: reproducible after ``seed_everything(seed, workers=True)``, different from
+call to call.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from torch.utils.data import Dataset
 from yolo_slim.data.augment import FILL_VALUE, AugmentConfig, flip_lr, hsv_jitter, mosaic4, random_affine
 from yolo_slim.data.formats import label_path_for
 from yolo_slim.data.labels import DataReport, LabelIssue, read_labels
+from yolo_slim.data.sampling import SampleKey, sample_rng
 from yolo_slim.errors import ConfigError, DataError
 
 __all__ = ["YoloDataset", "collate_detection"]
@@ -137,7 +140,8 @@ class YoloDataset(Dataset):
 
     Args:
         images: Image paths; labels are found with
-            :func:`~yolo_slim.data.formats.label_path_for`.
+            :func:`~yolo_slim.data.formats.label_path_for` unless ``label_reader``
+            is given.
         num_classes: Number of classes; larger class ids are label errors.
         img_size: Sample side ``S`` in pixels, a positive multiple of 32.
         augment: Training augmentation, or None for plain letterboxing.
@@ -146,6 +150,10 @@ class YoloDataset(Dataset):
             instead of repairing or dropping it.
         name: Name used in the report (e.g. ``"train"``).
         workers: Threads used for the initial check; default ``os.cpu_count()``.
+        label_reader: ``image path -> (labels, issues)`` as
+            :func:`~yolo_slim.data.labels.read_labels` returns them, for labels that
+            are not one file per image (e.g. :meth:`~yolo_slim.data.formats.DataSpec.read_labels`
+            for COCO json); called once per image while the dataset is built.
 
     Raises:
         DataError: ``strict`` and any issue found, or no usable image left.
@@ -163,6 +171,7 @@ class YoloDataset(Dataset):
         *,
         name: str = "dataset",
         workers: int | None = None,
+        label_reader: Callable[[Path], tuple[np.ndarray, list[LabelIssue]]] | None = None,
     ) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
@@ -188,7 +197,9 @@ class YoloDataset(Dataset):
             if result is None:
                 self.report.add(LabelIssue("image_unreadable", path, None, "image missing, unreadable or corrupt"))
                 continue
-            labels, issues = read_labels(label_path_for(path), num_classes)
+            labels, issues = (
+                label_reader(path) if label_reader is not None else read_labels(label_path_for(path), num_classes)
+            )
             self.report.extend(issues)
             self.images.append(path)
             self.labels.append(labels)
@@ -237,16 +248,19 @@ class YoloDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def _rng(self, index: int) -> np.random.Generator:
+    def _rng(self, index: int, key: SampleKey | None) -> np.random.Generator:
+        if key is not None:
+            return sample_rng(key.seed, key.epoch, index)
         # a draw from torch's generator of this process: seeded per worker by the
-        # DataLoader, it advances with every sample, so persistent workers still give
-        # an image new augmentation in every epoch
+        # DataLoader, it advances with every sample
         seed = int(torch.randint(0, 2**62, (1,)).item())
         return np.random.default_rng([seed, index])
 
-    def __getitem__(self, index: int) -> Sample:
+    def __getitem__(self, item: int | SampleKey) -> Sample:
+        key = item if isinstance(item, SampleKey) else None
+        index = int(item.index if key is not None else item)
         try:
-            return self._sample(index)
+            return self._sample(index, key)
         except DataError:
             if self.strict:
                 raise
@@ -255,15 +269,15 @@ class YoloDataset(Dataset):
                 _log.warning("%s: unreadable at load time, using the next image instead", self.images[index])
             for step in range(1, min(len(self), 8)):
                 try:
-                    return self._sample((index + step) % len(self))
+                    return self._sample((index + step) % len(self), key)
                 except DataError:
                     continue
             raise
 
-    def _sample(self, index: int) -> Sample:
+    def _sample(self, index: int, key: SampleKey | None = None) -> Sample:
         size = self.img_size
         aug = self.augment
-        rng = self._rng(index) if aug is not None else None
+        rng = self._rng(index, key) if aug is not None else None
         image, (h0, w0) = self.load_image(index)
         h, w = image.shape[:2]
         scale = size / max(h0, w0)

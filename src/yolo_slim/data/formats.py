@@ -8,6 +8,10 @@ What a darknet dataset is made of, read into plain values and nothing more:
   of images, or single images -> :func:`resolve_image_list`;
 * the images -> labels convention for label files -> :func:`label_path_for`.
 
+Other formats have their own readers (:mod:`~yolo_slim.data.datayaml` for
+Ultralytics ``data.yaml``, :mod:`~yolo_slim.data.coco` for COCO json) that produce
+the same :class:`DataSpec`; :mod:`~yolo_slim.data.sources` picks the reader.
+
 Relative paths are resolved against the folder of the file that names them first,
 then against the current directory (where darknet itself looks), so a dataset can
 be moved as a whole.
@@ -15,9 +19,13 @@ be moved as a whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
+
+from yolo_slim.data.labels import LabelIssue, LabelTable, read_labels
 from yolo_slim.errors import DataError
 
 __all__ = [
@@ -26,6 +34,7 @@ __all__ = [
     "label_path_for",
     "read_data_file",
     "read_names",
+    "read_text_file",
     "resolve_image_list",
     "resolve_relative",
 ]
@@ -41,14 +50,17 @@ _KEY_ALIASES = {"val": "valid", "validation": "valid"}
 
 @dataclass(frozen=True)
 class DataSpec:
-    """A dataset as described by a ``.data`` file (or an equivalent folder).
+    """A dataset: its classes and where its training and validation images are.
 
     Attributes:
         classes: Number of classes, >= 1.
         names: One name per class, ``len(names) == classes``.
-        train: Sources of training images: list files, image folders or images.
-        valid: Sources of validation images, same kinds as ``train``.
+        train: Sources of training images: list files, image folders, images, or
+            annotation files (COCO json) whose labels are in ``tables``.
+        valid: Sources of validation images, same kinds as ``train``; empty when
+            the dataset has no validation split (a lone COCO json).
         source: The file (or folder) this spec was read from; None if built in code.
+        tables: The labels of the annotation-file sources, read into memory.
     """
 
     classes: int
@@ -56,6 +68,7 @@ class DataSpec:
     train: tuple[Path, ...]
     valid: tuple[Path, ...]
     source: Path | None = None
+    tables: tuple[LabelTable, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if self.classes < 1:
@@ -68,6 +81,44 @@ class DataSpec:
 
     def _where(self) -> str:
         return f"{self.source}: " if self.source is not None else ""
+
+    def _table(self, source: Path) -> LabelTable | None:
+        return next((t for t in self.tables if t.source == source), None)
+
+    def images(self, split: Literal["train", "valid"]) -> list[Path]:
+        """The images of one split, in source order.
+
+        Raises:
+            DataError: A source cannot be listed (see :func:`resolve_image_list`),
+                or the split has no sources.
+        """
+        sources = self.train if split == "train" else self.valid
+        if not sources:
+            raise DataError(f"{self._where()}the dataset has no {split} split")
+        images: list[Path] = []
+        for source in sources:
+            table = self._table(source)
+            images.extend(table.images if table is not None else resolve_image_list(source))
+        return images
+
+    def read_labels(self, image: str | Path) -> tuple[np.ndarray, list[LabelIssue]]:
+        """The labels of one image: from an annotation file's table, else its label file.
+
+        Returns:
+            ``(labels, issues)`` as :func:`~yolo_slim.data.labels.read_labels`
+            returns them: float32 ``[M, 5]`` ``cls, cx, cy, w, h`` normalised.
+        """
+        for table in self.tables:
+            if image in table:
+                return table.lookup(image)
+        return read_labels(label_path_for(image), self.classes)
+
+    def image_size(self, image: str | Path) -> tuple[int, int] | None:
+        """``(width, height)`` in pixels when an annotation file states it, else None."""
+        for table in self.tables:
+            if image in table:
+                return table.size(image)
+        return None
 
 
 def resolve_relative(value: str | Path, base: Path) -> Path:
@@ -107,6 +158,24 @@ def _strip_comment(line: str) -> str:
     return stripped
 
 
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of a dataset file (a leading byte-order mark, as Windows editors write, is dropped).
+
+    Args:
+        path: The file.
+        what: What it is, for messages (``"names file"``, ``".data file"``, ...).
+
+    Raises:
+        DataError: ``<path>: <what> not found`` or ``<path>: cannot read <what>: ...``.
+    """
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read {what}: {err}") from None
+
+
 def read_names(path: str | Path) -> tuple[str, ...]:
     """Reads a darknet ``.names`` file: one class name a line, blank lines ignored.
 
@@ -120,12 +189,7 @@ def read_names(path: str | Path) -> tuple[str, ...]:
         DataError: The file is missing, unreadable, empty, or repeats a name.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: names file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read names file: {err}") from None
+    text = read_text_file(path, "names file")
     names: list[str] = []
     seen: dict[str, int] = {}
     problems: list[str] = []
@@ -162,12 +226,7 @@ def read_data_file(path: str | Path) -> DataSpec:
         DataError: Listing every problem found, each as ``file:line: message``.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: .data file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot read .data file: {err}") from None
+    text = read_text_file(path, ".data file")
 
     base = path.parent
     values: dict[str, tuple[int, str]] = {}
@@ -295,12 +354,13 @@ def resolve_image_list(path_or_folder: str | Path) -> list[Path]:
 
 
 def label_path_for(image_path: str | Path) -> Path:
-    """Finds the label file of an image by the darknet images -> labels convention.
+    """Finds the label file of an image: under ``labels/``, or beside the image.
 
     The last path component named ``images`` is replaced by ``labels`` and the
-    suffix by ``.txt``. If that file does not exist but a ``.txt`` beside the image
-    does, the one beside the image is used. When neither exists the convention's
-    path is returned (the caller reports it as missing).
+    suffix by ``.txt`` (the Ultralytics convention, which YOLO tools share). If that
+    file does not exist but a ``.txt`` beside the image does, the one beside the
+    image is used (where darknet itself looks). When neither exists the
+    convention's path is returned (the caller reports it as missing).
 
     Args:
         image_path: Path of an image.

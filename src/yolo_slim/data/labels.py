@@ -1,8 +1,10 @@
-"""YOLO label files and the bad-data report.
+"""YOLO label files, labels held in memory, and the bad-data report.
 
 A label file has one ``class cx cy w h`` line per object, coordinates normalised
 to [0, 1] of the image. :func:`read_labels` parses one file and returns the boxes it
 could use plus one :class:`LabelIssue` per problem; it never raises for bad content.
+:class:`LabelCollector` holds the rules every box goes through, so labels read from
+other formats (COCO json, into a :class:`LabelTable`) are checked the same way.
 :class:`DataReport` collects issues over a dataset, counts them per case, keeps the
 first few file names of each case and renders one summary; in strict mode it turns
 the issues into one :class:`~yolo_slim.errors.DataError` naming files and lines.
@@ -29,8 +31,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +42,17 @@ import numpy as np
 
 from yolo_slim.errors import DataError
 
-__all__ = ["CLIP_TOLERANCE", "ISSUE_KINDS", "DataReport", "IssueKind", "LabelIssue", "read_labels"]
+__all__ = [
+    "CLIP_TOLERANCE",
+    "ISSUE_KINDS",
+    "DataReport",
+    "IssueKind",
+    "LabelCollector",
+    "LabelIssue",
+    "LabelTable",
+    "read_labels",
+    "table_key",
+]
 
 IssueKind = Literal[
     "image_unreadable",
@@ -95,6 +109,84 @@ class LabelIssue:
         return f"{where}: {self.message}"
 
 
+class LabelCollector:
+    """Checks boxes one at a time and keeps the usable ones (the rules of :func:`read_labels`).
+
+    Every reader of labels (YOLO ``.txt`` files, COCO json) turns its entries into
+    ``class cx cy w h`` values normalised to the image and hands them over here, so
+    the same box is repaired, dropped or reported the same way whatever file it
+    came from.
+
+    Args:
+        path: The file being read, named in the issues.
+        num_classes: Class ids must be integers in [0, num_classes).
+    """
+
+    def __init__(self, path: Path, num_classes: int) -> None:
+        self.path = path
+        self.num_classes = num_classes
+        self.issues: list[LabelIssue] = []
+        self._rows: list[tuple[float, float, float, float, float]] = []
+        self._seen: dict[tuple[int, int, int, int, int], str] = {}
+
+    def _issue(self, kind: IssueKind, line: int | None, where: str, message: str) -> None:
+        self.issues.append(LabelIssue(kind, self.path, line, f"{where}{message}"))
+
+    def add(self, values: tuple[float, float, float, float, float], text: str, *,
+            line: int | None = None, where: str = "") -> bool:
+        """Checks one box and keeps it (possibly clipped) when usable.
+
+        Args:
+            values: ``(cls, cx, cy, w, h)``, coordinates normalised to [0, 1].
+            text: The entry as written, quoted in messages.
+            line: 1-based line number for line-oriented files, else None.
+            where: Prefix naming the entry for files without lines (e.g.
+                ``"annotations[3] (id 7): "``).
+
+        Returns:
+            Whether the box was kept.
+        """
+        cls, cx, cy, w, h = values
+        if not all(math.isfinite(v) for v in values):
+            self._issue("not_a_number", line, where, f"non-finite value in {text!r}")
+            return False
+        if cls != int(cls) or not 0 <= cls < self.num_classes:
+            self._issue("bad_class", line, where, f"class id {text.split()[0] if text else cls} not an integer in [0, {self.num_classes})")
+            return False
+        if w <= 0 or h <= 0:
+            self._issue("coords_outside", line, where, f"box has width {w:g} and height {h:g}")
+            return False
+        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+        overshoot = max(-x1, -y1, x2 - 1.0, y2 - 1.0, 0.0)
+        if 0 < overshoot <= ROUNDING_SLACK:  # rounding of the decimal text, not an error
+            x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, 1.0), min(y2, 1.0)
+            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+        elif overshoot > 0:
+            if overshoot > CLIP_TOLERANCE:
+                self._issue("coords_outside", line, where,
+                            f"box edge {overshoot:.4g} outside [0, 1] (tolerance {CLIP_TOLERANCE})")
+                return False
+            x1, y1 = max(x1, 0.0), max(y1, 0.0)
+            x2, y2 = min(x2, 1.0), min(y2, 1.0)
+            if x2 <= x1 or y2 <= y1:
+                self._issue("coords_outside", line, where, "box is empty after clipping")
+                return False
+            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+            self._issue("coords_clipped", line, where, f"box edge {overshoot:.4g} outside [0, 1], clipped")
+        key = (int(cls), *(round(v * 1e6) for v in (cx, cy, w, h)))
+        here = f"line {line}" if line is not None else where.rstrip(": ")
+        if key in self._seen:
+            self._issue("duplicate_box", line, where, f"same box as {self._seen[key]}")
+            return False
+        self._seen[key] = here
+        self._rows.append((cls, cx, cy, w, h))
+        return True
+
+    def labels(self) -> np.ndarray:
+        """The kept boxes as float32 ``[M, 5]``: ``cls, cx, cy, w, h`` normalised."""
+        return np.asarray(self._rows, dtype=np.float32).reshape(-1, 5)
+
+
 def read_labels(path: str | Path, num_classes: int) -> tuple[np.ndarray, list[LabelIssue]]:
     """Reads one YOLO label file, dropping or repairing bad lines.
 
@@ -109,7 +201,6 @@ def read_labels(path: str | Path, num_classes: int) -> tuple[np.ndarray, list[La
         every problem found, in line order.
     """
     path = Path(path)
-    issues: list[LabelIssue] = []
     empty = np.zeros((0, 5), dtype=np.float32)
     try:
         text = path.read_text(encoding="utf-8")
@@ -118,65 +209,76 @@ def read_labels(path: str | Path, num_classes: int) -> tuple[np.ndarray, list[La
     except (OSError, UnicodeDecodeError) as err:
         return empty, [LabelIssue("label_unreadable", path, None, f"cannot read label file: {err}")]
 
-    rows: list[tuple[float, float, float, float, float]] = []
-    seen: dict[tuple[int, int, int, int, int], int] = {}
+    rows = LabelCollector(path, num_classes)
     for lineno, raw in enumerate(text.splitlines(), start=1):
         fields = raw.split()
         if not fields:
             continue
         if len(fields) != 5:
-            issues.append(
+            rows.issues.append(
                 LabelIssue("bad_field_count", path, lineno, f"expected 5 fields 'class cx cy w h', got {len(fields)}")
             )
             continue
         try:
-            values = [float(f) for f in fields]
+            values = tuple(float(f) for f in fields)
         except ValueError:
-            issues.append(LabelIssue("not_a_number", path, lineno, f"not a number in {raw.strip()!r}"))
+            rows.issues.append(LabelIssue("not_a_number", path, lineno, f"not a number in {raw.strip()!r}"))
             continue
-        cls, cx, cy, w, h = values
-        if not all(math.isfinite(v) for v in values):
-            issues.append(LabelIssue("not_a_number", path, lineno, f"non-finite value in {raw.strip()!r}"))
-            continue
-        if cls != int(cls) or not 0 <= cls < num_classes:
-            issues.append(
-                LabelIssue("bad_class", path, lineno, f"class id {fields[0]} not an integer in [0, {num_classes})")
-            )
-            continue
-        if w <= 0 or h <= 0:
-            issues.append(LabelIssue("coords_outside", path, lineno, f"box has width {w:g} and height {h:g}"))
-            continue
-        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        overshoot = max(-x1, -y1, x2 - 1.0, y2 - 1.0, 0.0)
-        if 0 < overshoot <= ROUNDING_SLACK:  # rounding of the decimal text, not an error
-            x1, y1, x2, y2 = max(x1, 0.0), max(y1, 0.0), min(x2, 1.0), min(y2, 1.0)
-            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-        elif overshoot > 0:
-            if overshoot > CLIP_TOLERANCE:
-                issues.append(
-                    LabelIssue(
-                        "coords_outside", path, lineno,
-                        f"box edge {overshoot:.4g} outside [0, 1] (tolerance {CLIP_TOLERANCE})",
-                    )
-                )
-                continue
-            x1, y1 = max(x1, 0.0), max(y1, 0.0)
-            x2, y2 = min(x2, 1.0), min(y2, 1.0)
-            if x2 <= x1 or y2 <= y1:
-                issues.append(LabelIssue("coords_outside", path, lineno, "box is empty after clipping"))
-                continue
-            cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-            issues.append(
-                LabelIssue("coords_clipped", path, lineno, f"box edge {overshoot:.4g} outside [0, 1], clipped")
-            )
-        key = (int(cls), *(round(v * 1e6) for v in (cx, cy, w, h)))
-        if key in seen:
-            issues.append(LabelIssue("duplicate_box", path, lineno, f"same box as line {seen[key]}"))
-            continue
-        seen[key] = lineno
-        rows.append((cls, cx, cy, w, h))
-    labels = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
-    return labels, issues
+        rows.add(values, raw.strip(), line=lineno)  # type: ignore[arg-type]
+    return rows.labels(), rows.issues
+
+
+@dataclass(frozen=True)
+class LabelTable:
+    """Labels held in memory, read from one annotation file (e.g. a COCO json).
+
+    Datasets whose labels are not one ``.txt`` per image keep them here; the
+    dataset looks an image up instead of opening its label file.
+
+    Attributes:
+        source: The annotation file.
+        images: Image paths in file order.
+        labels: One float32 ``[M, 5]`` array per image: ``cls, cx, cy, w, h``
+            normalised to that image.
+        issues: The problems found per image while reading (same order).
+        sizes: ``(width, height)`` in pixels per image, as the file states them.
+    """
+
+    source: Path
+    images: tuple[Path, ...]
+    labels: tuple[np.ndarray, ...]
+    issues: tuple[tuple[LabelIssue, ...], ...]
+    sizes: tuple[tuple[int, int], ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if not len(self.labels) == len(self.issues) == len(self.sizes) == n:
+            raise ValueError("LabelTable: images, labels, issues and sizes must have the same length")
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {table_key(p): i for i, p in enumerate(self.images)}
+
+    def __contains__(self, image: object) -> bool:
+        return isinstance(image, (str, Path)) and table_key(image) in self._index
+
+    def lookup(self, image: str | Path) -> tuple[np.ndarray, list[LabelIssue]]:
+        """The labels and reading issues of ``image``.
+
+        Raises:
+            KeyError: ``image`` is not in this table.
+        """
+        i = self._index[table_key(image)]
+        return self.labels[i], list(self.issues[i])
+
+    def size(self, image: str | Path) -> tuple[int, int]:
+        """``(width, height)`` of ``image`` in pixels, as the annotation file states."""
+        return self.sizes[self._index[table_key(image)]]
+
+
+def table_key(image: str | Path) -> str:
+    """The key an image path is looked up by: absolute and normalised, links not followed."""
+    return os.path.normpath(os.path.abspath(image))
 
 
 @dataclass

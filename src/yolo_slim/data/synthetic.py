@@ -1,26 +1,32 @@
 """The built-in dataset: seeded synthetic detection images written in YOLO format.
 
-Two classes, ``disc`` (a filled circle) and ``plate`` (a filled rectangle, possibly
-rotated), on textured backgrounds (gradients, noise blobs, stripes) with unlabelled
-distractors (triangles, rings, outlined frames, lines, text), partial occlusion,
-colour jitter, blur, pixel noise and JPEG compression. Object sizes range from
-``min_size`` to ``max_size`` of the image side (log-uniform).
+Two presets (:data:`PRESETS`, ``builtin.preset``):
 
-Like the classes of a real dataset, each class has a typical look: with probability
-``class_colour`` an object takes its class's hue family (discs warm, plates cool);
-otherwise, and for every distractor, the colour is random. A small model learns
-such data in a few hundred optimizer steps on a CPU, and still does not saturate
-mAP@0.5: off-palette objects must be told apart by shape, small ones are hard, and
-distractors may take the class hues. ``class_colour=0`` gives shape-only classes and
-``min_size=0.03`` more tiny objects: the demo model then learns nothing visible in a
-few hundred steps.
+* ``demo`` (the default, what the demo trains on): two classes, ``disc`` (a filled
+  circle) and ``plate`` (a filled rectangle, possibly rotated), on textured
+  backgrounds (gradients, noise blobs, stripes) with unlabelled distractors
+  (triangles, rings, outlined frames, lines, text), partial occlusion, colour
+  jitter, blur, pixel noise and JPEG compression. Object sizes range from
+  ``min_size`` to ``max_size`` of the image side (log-uniform).
+* ``aerial``: about 100 overhead tiles with many small vehicles of one class, the
+  stand-in for a small user dataset (:mod:`yolo_slim.data.aerial`).
 
-The dataset is written to disk exactly as a user dataset would be (images, labels
-by the images -> labels convention, ``train.txt``/``val.txt``, ``.names``,
-``.data``), so the default job exercises the real loading path. Generation is
-deterministic for a seed (each image has its own generator seeded with
-``(seed, split, index)``), written into a temporary folder and renamed into place;
-a folder whose ``manifest.json`` matches the parameters is reused.
+Like the classes of a real dataset, each demo class has a typical look: with
+probability ``class_colour`` an object takes its class's hue family (discs warm,
+plates cool); otherwise, and for every distractor, the colour is random. A small
+model learns such data in a few hundred optimizer steps on a CPU, and still does
+not saturate mAP@0.5: off-palette objects must be told apart by shape, small ones
+are hard, and distractors may take the class hues. ``class_colour=0`` gives
+shape-only classes and ``min_size=0.03`` more tiny objects: the demo model then
+learns nothing visible in a few hundred steps.
+
+The dataset is written to disk exactly as a user dataset would be, in the layout
+darknet's own tools read: each label file beside its image (same stem), absolute
+image paths in ``train.txt``/``val.txt``, absolute paths in the ``.data`` file, a
+``.names`` file. Generation is deterministic for a seed (each image has its own
+generator seeded with ``(seed, split, index)``), written into a temporary folder
+and renamed into place; a folder whose ``manifest.json`` matches the preset, the
+parameters and the folder's path is reused.
 """
 
 from __future__ import annotations
@@ -32,20 +38,34 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from yolo_slim.data.aerial import AERIAL_NAMES, render_aerial
 from yolo_slim.errors import ConfigError, DataError
 
-__all__ = ["SYNTHETIC_NAMES", "SYNTHETIC_VERSION", "make_synthetic_dataset", "render_image"]
+__all__ = [
+    "BUILTIN_OPTIONS",
+    "PRESETS",
+    "SYNTHETIC_NAMES",
+    "SYNTHETIC_VERSION",
+    "SyntheticPreset",
+    "builtin_folder",
+    "builtin_preset_of",
+    "make_synthetic_dataset",
+    "render_image",
+]
 
 SYNTHETIC_NAMES: tuple[str, ...] = ("disc", "plate")
 """Class names of the built-in dataset, in class-id order."""
 
-SYNTHETIC_VERSION = 2
+SYNTHETIC_VERSION = 3
 """Bumped whenever the generator's output changes, so stale folders are rebuilt."""
 
 DEFAULT_MIN_SIZE = 0.05
@@ -306,44 +326,102 @@ def _int_box(spec: dict[str, Any], size: int) -> tuple[int, int, int, int]:
     return (int(spec["cx"] - r), int(spec["cy"] - r), int(spec["cx"] + r) + 1, int(spec["cy"] + r) + 1)
 
 
+# ---------------------------------------------------------------------- presets
+@dataclass(frozen=True)
+class SyntheticPreset:
+    """A kind of built-in dataset: its classes, renderer and default parameters.
+
+    Attributes:
+        name: The preset's name (``builtin.preset``).
+        names: Class names in class-id order.
+        folder: Default folder name under the data cache.
+        defaults: Value of every option left unset (None).
+        options: The options that apply to this preset.
+    """
+
+    name: str
+    names: tuple[str, ...]
+    folder: str
+    defaults: Mapping[str, Any]
+    options: frozenset[str]
+
+
+_COMMON = frozenset({"n_train", "n_val", "img_size", "seed", "max_objects", "min_size", "max_size"})
+
+PRESETS: dict[str, SyntheticPreset] = {
+    "demo": SyntheticPreset(
+        "demo", SYNTHETIC_NAMES, "builtin",
+        {"n_train": 800, "n_val": 100, "img_size": 160, "seed": 0, "max_objects": 6,
+         "min_size": DEFAULT_MIN_SIZE, "max_size": DEFAULT_MAX_SIZE, "class_colour": DEFAULT_CLASS_COLOUR},
+        _COMMON | {"class_colour"},
+    ),
+    "aerial": SyntheticPreset(
+        "aerial", AERIAL_NAMES, "builtin_aerial",
+        {"n_train": 100, "n_val": 12, "img_size": 416, "seed": 0, "max_objects": 40,
+         "min_size": 0.025, "max_size": 0.09},
+        _COMMON,
+    ),
+}
+"""The presets: ``demo`` (two shape classes, the demo's data) and ``aerial`` (small vehicles, one class)."""
+
+BUILTIN_OPTIONS: frozenset[str] = frozenset({"preset"}).union(*(p.options for p in PRESETS.values()))
+"""Every keyword :func:`make_synthetic_dataset` takes besides ``root``."""
+
+
+def builtin_folder(preset: str | None) -> str:
+    """Default cache folder name of a preset (``builtin`` for the demo).
+
+    Raises:
+        ConfigError: Unknown preset.
+    """
+    return _preset(preset).folder
+
+
+def _preset(name: str | None) -> SyntheticPreset:
+    name = "demo" if name is None else name
+    if name not in PRESETS:
+        raise ConfigError(f"builtin.preset must be one of {sorted(PRESETS)}, got {name!r}")
+    return PRESETS[name]
+
+
 # ---------------------------------------------------------------------- writing
-def _params(
-    n_train: int, n_val: int, img_size: int, seed: int, max_objects: int,
-    min_size: float, max_size: float, class_colour: float,
-) -> dict[str, Any]:
-    values: dict[str, Any] = {"n_train": n_train, "n_val": n_val, "img_size": img_size, "seed": seed,
-                              "max_objects": max_objects}
-    fractions = {"min_size": min_size, "max_size": max_size, "class_colour": class_colour}
-    problems = []
-    for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(f"builtin.{key} must be an integer, got {value!r}")
-    for key, value in fractions.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            problems.append(f"builtin.{key} must be a number, got {value!r}")
+def _params(preset: SyntheticPreset, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The preset's defaults overridden by the ``given`` options that are not None, checked."""
+    problems = [f"builtin.{k} does not apply to the {preset.name!r} preset (it takes {sorted(preset.options)})"
+                for k, v in given.items() if v is not None and k not in preset.options]
+    values: dict[str, Any] = {k: (given[k] if given.get(k) is not None else v) for k, v in preset.defaults.items()}
+    for key in ("n_train", "n_val", "img_size", "seed", "max_objects"):
+        if isinstance(values[key], bool) or not isinstance(values[key], int):
+            problems.append(f"builtin.{key} must be an integer, got {values[key]!r}")
+    for key in ("min_size", "max_size", "class_colour"):
+        if key not in values:
+            continue
+        if isinstance(values[key], bool) or not isinstance(values[key], (int, float)):
+            problems.append(f"builtin.{key} must be a number, got {values[key]!r}")
         else:
-            values[key] = float(value)
+            values[key] = float(values[key])
     if not problems:
         if not 0.0 < values["min_size"] <= values["max_size"] <= 1.0:
-            problems.append(f"builtin.min_size and max_size need 0 < min_size <= max_size <= 1, got {min_size} and {max_size}")
-        if not 0.0 <= values["class_colour"] <= 1.0:
-            problems.append(f"builtin.class_colour must be in [0, 1], got {class_colour}")
-        if n_train < 1 or n_val < 1:
-            problems.append(f"builtin.n_train and n_val must be >= 1, got {n_train} and {n_val}")
-        if img_size < 32:
-            problems.append(f"builtin.img_size must be >= 32, got {img_size}")
-        if max_objects < 1:
-            problems.append(f"builtin.max_objects must be >= 1, got {max_objects}")
-        if seed < 0:
-            problems.append(f"builtin.seed must be >= 0, got {seed}")
+            problems.append("builtin.min_size and max_size need 0 < min_size <= max_size <= 1, "
+                            f"got {values['min_size']} and {values['max_size']}")
+        if not 0.0 <= values.get("class_colour", 0.0) <= 1.0:
+            problems.append(f"builtin.class_colour must be in [0, 1], got {values['class_colour']}")
+        if values["n_train"] < 1 or values["n_val"] < 1:
+            problems.append(f"builtin.n_train and n_val must be >= 1, got {values['n_train']} and {values['n_val']}")
+        if values["img_size"] < 32:
+            problems.append(f"builtin.img_size must be >= 32, got {values['img_size']}")
+        if values["max_objects"] < 1:
+            problems.append(f"builtin.max_objects must be >= 1, got {values['max_objects']}")
+        if values["seed"] < 0:
+            problems.append(f"builtin.seed must be >= 0, got {values['seed']}")
     if problems:
         raise ConfigError("; ".join(problems))
     return values
 
 
-def _manifest(params: dict[str, Any]) -> dict[str, Any]:
-    return {"generator": "yolo_slim.data.synthetic", "version": SYNTHETIC_VERSION, "params": params,
-            "names": list(SYNTHETIC_NAMES)}
+def _manifest(preset: SyntheticPreset, params: dict[str, Any], root: Path) -> dict[str, Any]:
+    return {"generator": "yolo_slim.data.synthetic", "version": SYNTHETIC_VERSION, "preset": preset.name,
+            "params": params, "names": list(preset.names), "root": str(root)}
 
 
 def _read_manifest(folder: Path) -> dict[str, Any] | None:
@@ -353,17 +431,40 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def builtin_preset_of(source: str | Path | None) -> str | None:
+    """The preset of a built-in dataset from its `.data` file or folder, else None.
+
+    A folder this module generated holds its ``manifest.json`` beside the ``.data``
+    file; a user's dataset does not. So a run given the generated ``.data`` path (as
+    the pipeline passes it on) knows it trains on the built-in data too.
+    """
+    if source is None:
+        return None
+    path = Path(source)
+    manifest = _read_manifest(path if path.is_dir() else path.parent)
+    if manifest is None or manifest.get("generator") != "yolo_slim.data.synthetic":
+        return None
+    preset = manifest.get("preset")
+    return str(preset) if preset is not None else None
+
+
 def _same(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     return existing is not None and all(existing.get(k) == v for k, v in wanted.items())
 
 
-def _write_one(folder: Path, params: dict[str, Any], split: str, split_id: int, i: int) -> tuple[str, int]:
-    """Renders and writes image ``i`` of ``split`` with its label file."""
+def _render(preset: SyntheticPreset, params: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if preset.name == "aerial":
+        return render_aerial(rng, params["img_size"], params["max_objects"],
+                             min_size=params["min_size"], max_size=params["max_size"])
+    return render_image(rng, params["img_size"], params["max_objects"], min_size=params["min_size"],
+                        max_size=params["max_size"], class_colour=params["class_colour"])
+
+
+def _write_one(folder: Path, preset: SyntheticPreset, params: dict[str, Any], split: str, split_id: int,
+               i: int) -> tuple[str, int]:
+    """Renders and writes image ``i`` of ``split`` with its label file beside it (same stem)."""
     rng = np.random.default_rng([params["seed"], split_id, i])
-    image, labels = render_image(
-        rng, params["img_size"], params["max_objects"],
-        min_size=params["min_size"], max_size=params["max_size"], class_colour=params["class_colour"],
-    )
+    image, labels = _render(preset, params, rng)
     quality = int(rng.integers(75, 96))
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
@@ -371,26 +472,28 @@ def _write_one(folder: Path, params: dict[str, Any], split: str, split_id: int, 
     rel = f"images/{split}/{i:06d}.jpg"
     (folder / rel).write_bytes(encoded.tobytes())
     lines = "".join(f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in labels)
-    (folder / "labels" / split / f"{i:06d}.txt").write_text(lines, encoding="utf-8")
+    (folder / "images" / split / f"{i:06d}.txt").write_text(lines, encoding="utf-8")
     return rel, len(labels)
 
 
-def _write(folder: Path, params: dict[str, Any]) -> dict[str, Any]:
+def _write(folder: Path, preset: SyntheticPreset, params: dict[str, Any], final: Path) -> dict[str, Any]:
+    """Writes the dataset into ``folder``; list and ``.data`` paths name ``final``, where it is moved."""
     counts: dict[str, Any] = {}
     for split, split_id in _SPLITS:
         (folder / "images" / split).mkdir(parents=True)
-        (folder / "labels" / split).mkdir(parents=True)
         n = params["n_train"] if split == "train" else params["n_val"]
-        results = [_write_one(folder, params, split, split_id, i) for i in range(n)]
-        (folder / f"{split}.txt").write_text("\n".join(r for r, _ in results) + "\n", encoding="utf-8")
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # OpenCV drawing releases the GIL
+            results = list(pool.map(lambda i: _write_one(folder, preset, params, split, split_id, i), range(n)))
+        (folder / f"{split}.txt").write_text("".join(f"{final / r}\n" for r, _ in results), encoding="utf-8")
         counts[split] = {"images": n, "boxes": sum(b for _, b in results)}
-    (folder / _NAMES_NAME).write_text("\n".join(SYNTHETIC_NAMES) + "\n", encoding="utf-8")
+    (folder / _NAMES_NAME).write_text("\n".join(preset.names) + "\n", encoding="utf-8")
     (folder / _DATA_NAME).write_text(
-        "# yolo_slim built-in synthetic dataset (generated, do not edit)\n"
-        f"classes = {len(SYNTHETIC_NAMES)}\ntrain = train.txt\nvalid = val.txt\nnames = {_NAMES_NAME}\n",
+        f"# yolo_slim built-in synthetic dataset, preset {preset.name} (generated, do not edit)\n"
+        f"classes = {len(preset.names)}\ntrain = {final / 'train.txt'}\nvalid = {final / 'val.txt'}\n"
+        f"names = {final / _NAMES_NAME}\n",
         encoding="utf-8",
     )
-    manifest = dict(_manifest(params), counts=counts)
+    manifest = dict(_manifest(preset, params, final), counts=counts)
     (folder / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -398,40 +501,52 @@ def _write(folder: Path, params: dict[str, Any]) -> dict[str, Any]:
 def make_synthetic_dataset(
     root: str | Path,
     *,
-    n_train: int = 400,
-    n_val: int = 100,
-    img_size: int = 256,
-    seed: int = 0,
-    max_objects: int = 6,
-    min_size: float = DEFAULT_MIN_SIZE,
-    max_size: float = DEFAULT_MAX_SIZE,
-    class_colour: float = DEFAULT_CLASS_COLOUR,
+    preset: str | None = None,
+    n_train: int | None = None,
+    n_val: int | None = None,
+    img_size: int | None = None,
+    seed: int | None = None,
+    max_objects: int | None = None,
+    min_size: float | None = None,
+    max_size: float | None = None,
+    class_colour: float | None = None,
 ) -> Path:
     """Generates (or reuses) the built-in dataset in ``root``.
 
+    The layout is the one darknet itself reads: each label file beside its image
+    (``images/train/000000.jpg`` and ``images/train/000000.txt``), absolute paths
+    in ``train.txt``, ``val.txt`` and ``synthetic.data``.
+
     Args:
-        root: Dataset folder. Reused if its ``manifest.json`` matches the
-            parameters and generator version; replaced if it holds a synthetic
-            dataset with other parameters; never overwritten otherwise.
+        root: Dataset folder. Reused if its ``manifest.json`` matches the preset,
+            the parameters, the generator version and the folder's own path;
+            replaced if it holds a synthetic dataset with other parameters; never
+            overwritten otherwise.
+        preset: ``"demo"`` (default) or ``"aerial"`` (:data:`PRESETS`).
         n_train: Number of training images.
         n_val: Number of validation images.
         img_size: Image side in pixels (square images).
-        seed: Seed; the same seed gives byte-identical files.
+        seed: Seed; the same seed gives byte-identical images and labels.
         max_objects: Most labelled objects per image.
         min_size, max_size: Object size range, fractions of the image side.
-        class_colour: Probability that an object takes its class's hue family
-            (0: classes differ by shape alone).
+        class_colour: ``demo`` only: probability that an object takes its class's
+            hue family (0: classes differ by shape alone).
+
+        Options left None take the preset's default.
 
     Returns:
         Path of the dataset's ``.data`` file.
 
     Raises:
-        ConfigError: A parameter is out of range.
+        ConfigError: A parameter is out of range or does not apply to the preset.
         DataError: ``root`` exists and is not a synthetic dataset, or writing failed.
     """
-    params = _params(n_train, n_val, img_size, seed, max_objects, min_size, max_size, class_colour)
-    wanted = _manifest(params)
-    root = Path(root)
+    kind = _preset(preset)
+    params = _params(kind, {"n_train": n_train, "n_val": n_val, "img_size": img_size, "seed": seed,
+                            "max_objects": max_objects, "min_size": min_size, "max_size": max_size,
+                            "class_colour": class_colour})
+    root = Path(root).absolute()
+    wanted = _manifest(kind, params, root)
     if root.exists():
         existing = _read_manifest(root)
         if _same(existing, wanted) and (root / _DATA_NAME).exists():
@@ -443,7 +558,7 @@ def make_synthetic_dataset(
     tmp = root.parent / f".{root.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     start = time.perf_counter()
     try:
-        _write(tmp, params)
+        _write(tmp, kind, params, root)
         if root.exists():  # a synthetic dataset with other parameters (or a racing writer)
             if _same(_read_manifest(root), wanted):
                 shutil.rmtree(tmp)
@@ -466,7 +581,7 @@ def make_synthetic_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _log.info(
-        "built-in dataset: %d train + %d val images at %d px written to %s in %.1f s",
-        n_train, n_val, img_size, root, time.perf_counter() - start,
+        "built-in dataset (%s): %d train + %d val images at %d px written to %s in %.1f s",
+        kind.name, params["n_train"], params["n_val"], params["img_size"], root, time.perf_counter() - start,
     )
     return root / _DATA_NAME

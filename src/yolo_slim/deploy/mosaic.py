@@ -29,14 +29,15 @@ def tile_origins(grid: tuple[int, int], tile_hw: tuple[int, int]) -> list[tuple[
 
 
 def compose_mosaic(
-    tiles: Sequence[np.ndarray | None], grid: tuple[int, int], tile_hw: tuple[int, int], fill: int = 114
+    tiles: Sequence[np.ndarray | None], grid: tuple[int, int], tile_hw: tuple[int, int], fill: int | Sequence[int] = 114
 ) -> np.ndarray:
-    """Place tiles `[th, tw, 3]` uint8 (None: an empty tile) into `[rows*th, cols*tw, 3]`, row-major."""
+    """Place tiles `[th, tw, 3]` uint8 (None: an empty tile, `fill`: one value or one per channel) into `[rows*th, cols*tw, 3]`, row-major."""
     rows, cols = grid
     th, tw = tile_hw
     if len(tiles) > rows * cols:
         raise ValueError(f"compose_mosaic: {len(tiles)} tiles for a {rows}x{cols} grid")
-    out = np.full((rows * th, cols * tw, 3), fill, dtype=np.uint8)
+    out = np.empty((rows * th, cols * tw, 3), dtype=np.uint8)
+    out[:] = np.asarray(fill, dtype=np.uint8)
     for tile, (x, y) in zip(tiles, tile_origins(grid, tile_hw)):
         if tile is None:
             continue

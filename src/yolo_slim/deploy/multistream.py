@@ -1,18 +1,30 @@
 """Several video streams through one OpenVINO model, in three modes.
 
-Every stream has a reader thread that decodes and letterboxes its frames a few
-frames ahead (OpenCV releases the GIL, so decoding overlaps inference). Then:
+The host does as little as it can, and none of it on the path between two
+inferences:
 
-- `async`: a free-running pipeline through `openvino.AsyncInferQueue`, one request
-  per stream in flight. A request's callback hands its output to the main thread,
-  which starts the stream's next frame at once and only then runs NMS and the
-  writers, so every stream keeps a request busy.
-- `batch`: the round's frames as one batch of N; two requests with preallocated
-  input tensors (shared with numpy, filled in place) alternate, so round k+1 runs
-  while round k is post-processed.
-- `mosaic`: the round's frames letterboxed to the model size and tiled (2x2 for
-  four streams) into one input of the grid's size, double-buffered like `batch`;
-  each detection goes back to the tile of its box centre (`yolo_slim.deploy.mosaic`).
+- every stream has a reader thread that decodes and letterboxes (OpenCV releases
+  the GIL), resizing straight into a tile from a small pool of reusable buffers,
+  a few frames ahead;
+- the tiles go into the requests as they are: each image has its own input, and
+  stacking (batch) or tiling (mosaic), colour conversion and scaling run inside
+  the compiled model (`OpenVINODetector`; with `preprocess="graph"` the letterbox
+  too, and with `nms="graph"` the NMS);
+- requests run through an `openvino.AsyncInferQueue` sized to the device's optimal
+  number of requests (at least two, so one is filled while the other runs); its
+  callback does the vectorised NMS and hands the tile back to its pool, and the
+  main thread only starts requests and hands results out, in frame order per
+  stream;
+- drawing and writing belong in `on_result`'s own thread (`deploy.writers.AsyncWriter`).
+
+Modes:
+
+- `async`: free-running; whichever stream has a frame ready fills the next free
+  request (batch 1), so a slow or live stream never holds the others back.
+- `batch`: a round takes one frame of every stream, as one batch of N.
+- `mosaic`: a round's frames letterboxed and tiled (2x2 for four streams) into one
+  input of the grid's size; each detection goes back to the tile of its box centre
+  (`yolo_slim.deploy.mosaic`).
 
 A stream that ends or fails drops out; the others go on; the run ends when every
 stream has ended and reports which failed.
@@ -20,69 +32,113 @@ stream has ended and reports which failed.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import logging
 import queue
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Literal, NamedTuple, Sequence
 
 import numpy as np
 
-from yolo_slim.deploy.detector import EMPTY, OpenVINODetector
-from yolo_slim.deploy.mosaic import mosaic_grid, split_detections, tile_origins
+from yolo_slim.deploy.detector import EMPTY, OpenVINODetector, Prepared
 from yolo_slim.deploy.sources import FrameSource
 from yolo_slim.errors import DeployError, YoloSlimError
-from yolo_slim.export.meta import META_NAME, read_meta
-from yolo_slim.ops.letterbox import LetterboxInfo, letterbox
 
 log = logging.getLogger(__name__)
 Mode = Literal["mosaic", "async", "batch"]
 MODES = ("mosaic", "async", "batch")
-READ_AHEAD = 4  # frames each reader thread may hold ready
+READ_AHEAD = 4  # frames each reader thread may hold ready (at least the requests in flight)
+
+
+class TilePool:
+    """Reusable letterbox tiles for one stream: a reader takes one per frame, the request's callback gives it back.
+
+    Args:
+        shape: (height, width, 3) of a tile.
+        count: tiles in the pool (frames read ahead + requests in flight + 1).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], count: int) -> None:
+        self._free: queue.Queue = queue.Queue()
+        for _ in range(count):
+            self._free.put(np.empty(shape, dtype=np.uint8))
+
+    def acquire(self, stop: threading.Event) -> np.ndarray | None:
+        """A free tile, waiting for one; None once `stop` is set."""
+        while not stop.is_set():
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def release(self, tile: np.ndarray) -> None:
+        self._free.put(tile)
 
 
 class Frame(NamedTuple):
-    """One decoded frame: the image, its letterboxed copy and the letterbox parameters."""
+    """One decoded frame of a stream, readied for an input slot; `pool` owns the tile, if any."""
 
     index: int
     image: np.ndarray
-    boxed: np.ndarray
-    info: LetterboxInfo
+    prepared: Prepared
+    pool: TilePool | None = None
+
+    def release(self) -> None:
+        """Give the tile back (its request has finished)."""
+        if self.pool is not None:
+            self.pool.release(self.prepared.tensor)
 
 
 class _Failed(NamedTuple):
     message: str
 
 
+class _Done(NamedTuple):
+    """A finished request: its slots (stream, frame) and their detections, or the error."""
+
+    slots: list
+    dets: list | BaseException
+
+
 class StreamReader:
-    """Reads and letterboxes one source's frames in a daemon thread, `depth` frames ahead.
+    """Decodes and prepares one source's frames in a daemon thread, `depth` frames ahead.
 
     Args:
         source: the frame source (used by this thread only).
-        prepare: `image -> (letterboxed image, LetterboxInfo)`.
+        prepare: `(image, out) -> Prepared` (`OpenVINODetector.prepare`).
+        pool: tiles to prepare into (host letterbox), or None (graph letterbox).
         max_frames: stop after this many frames (None: until the source ends).
         depth: most frames held ready.
+        ready: if given, the stream's `key` is put there once per item made ready
+            (frame, failure or end), so one consumer can serve many readers.
+        key: what is put in `ready`.
     """
 
-    def __init__(self, source: FrameSource, prepare: Callable, max_frames: int | None = None, depth: int = READ_AHEAD) -> None:
-        self.source, self.prepare, self.max_frames = source, prepare, max_frames
+    def __init__(self, source: FrameSource, prepare: Callable[..., Prepared], pool: TilePool | None = None,
+                 max_frames: int | None = None, depth: int = READ_AHEAD, ready: queue.Queue | None = None,
+                 key: object = None) -> None:
+        self.source, self.prepare, self.pool, self.max_frames = source, prepare, pool, max_frames
         self.items: queue.Queue = queue.Queue(maxsize=depth)
+        self.ready, self.key = ready, key
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"reader-{getattr(source, 'name', '?')}", daemon=True)
+
+    def start(self) -> "StreamReader":
         self.thread.start()
+        return self
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
             try:
                 self.items.put(item, timeout=0.1)
-                return True
             except queue.Full:
                 continue
+            if self.ready is not None:
+                self.ready.put(self.key)
+            return True
         return False
 
     def _run(self) -> None:
@@ -92,23 +148,27 @@ class StreamReader:
                 image = self.source.read()
                 if image is None:
                     break
-                boxed, info = self.prepare(image)
+                tile = self.pool.acquire(self._stop) if self.pool is not None else None
+                if self.pool is not None and tile is None:
+                    return
+                frame = Frame(index, image, self.prepare(image, out=tile), self.pool)
             except (YoloSlimError, OSError, ValueError, RuntimeError) as err:
                 self._put(_Failed(str(err)))
                 return
-            if not self._put(Frame(index, image, boxed, info)):
+            if not self._put(frame):
                 return
             index += 1
         self._put(None)
 
-    def get(self) -> Frame | _Failed | None:
-        """The next frame, a failure, or None at the end (blocks until one is ready)."""
-        return self.items.get()
+    def get(self, block: bool = True) -> Frame | _Failed | None:
+        """The next frame, a failure, or None at the end (blocks until one is ready unless `block` is False)."""
+        return self.items.get(block=block)
 
     def stop(self) -> None:
         """Stop the thread (it may be blocked on a full queue) and wait for it."""
         self._stop.set()
-        self.thread.join(timeout=5.0)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5.0)
 
 
 @dataclass
@@ -129,12 +189,18 @@ class StreamStats:
 
 @dataclass
 class RunReport:
-    """The whole run: per-stream stats, wall time and aggregate frames per second."""
+    """The whole run: per-stream stats, wall time and aggregate frames per second.
+
+    `cpu_seconds` is the process's CPU time over the run (all threads: readers,
+    inference, callbacks), `requests` the inference requests in flight.
+    """
 
     mode: str
     streams: list[StreamStats]
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     rounds: int = 0
+    requests: int = 0
     failed: list[str] = field(default_factory=list)
 
     @property
@@ -150,21 +216,24 @@ OnResult = Callable[[int, int, np.ndarray, np.ndarray], None]
 
 
 class _Run:
-    """Book-keeping shared by the modes: readers, stats, results, logs and the progress bar."""
+    """Book-keeping shared by the modes: readers, in-order delivery, stats, logs and the progress bar."""
 
-    def __init__(self, sources, mode, stats, readers, on_result, log_every, bar) -> None:
-        self.sources, self.stats, self.readers = sources, stats, readers
+    def __init__(self, mode, stats, readers, on_result, log_every, bar) -> None:
+        self.stats, self.readers = stats, readers
         self.active = [r is not None for r in readers]
-        self.dropped = [False] * len(readers)  # output failed: later results are discarded
+        self.dropped = [False] * len(readers)  # output or inference failed: later results are discarded
         self.on_result, self.log_every, self.bar = on_result, log_every, bar
         self.report = RunReport(mode, stats)
+        self._next = [0] * len(readers)  # per stream, the next frame index to hand out
+        self._held: list[dict[int, tuple[Frame, np.ndarray]]] = [{} for _ in readers]
         self.start = self.last_log = time.perf_counter()
+        self.cpu_start = time.process_time()
 
-    def next_frame(self, i: int) -> Frame | None:
+    def take(self, i: int, block: bool = True) -> Frame | None:
         """Stream i's next frame, or None (and the stream marked ended) at its end or failure."""
         if not self.active[i]:
             return None
-        item = self.readers[i].get()
+        item = self.readers[i].get(block)
         if isinstance(item, Frame):
             return item
         if isinstance(item, _Failed):
@@ -180,18 +249,37 @@ class _Run:
             if self.stats[i].frames == 0:
                 self.stats[i].seconds = time.perf_counter() - self.start
 
-    def finish(self, i: int, frame: Frame, dets: np.ndarray | None) -> None:
-        """Hand one frame's detections to `on_result` and count them."""
-        st = self.stats[i]
-        if self.dropped[i]:
+    def fail(self, i: int, message: str) -> None:
+        """Stream i failed downstream of its reader: record it, drop its later results, stop reading it."""
+        if self.stats[i].error is None:
+            self.stats[i].error = message
+        self.dropped[i] = True
+        self._held[i].clear()
+        self.end(i)
+
+    def deliver(self, done: _Done) -> None:
+        """Hand a finished request's detections out, each stream's frames in order."""
+        if isinstance(done.dets, BaseException):
+            for i, _ in done.slots:
+                self.fail(i, f"inference failed: {done.dets}")
             return
-        dets = EMPTY if dets is None else dets
+        for (i, frame), dets in zip(done.slots, done.dets):
+            if self.dropped[i]:
+                continue
+            held = self._held[i]
+            held[frame.index] = (frame, EMPTY if dets is None else dets)
+            while self._next[i] in held and not self.dropped[i]:
+                self._finish(i, *held.pop(self._next[i]))
+                self._next[i] += 1
+
+    def _finish(self, i: int, frame: Frame, dets: np.ndarray) -> None:
+        st = self.stats[i]
         if self.on_result is not None:
             try:
                 self.on_result(i, frame.index, frame.image, dets)
             except (YoloSlimError, OSError) as err:
-                st.error, self.dropped[i] = str(err), True
-                self.end(i)
+                self.fail(i, str(err))
+                return
         st.frames += 1
         st.detections += len(dets)
         now = time.perf_counter()
@@ -204,12 +292,13 @@ class _Run:
             log.info("fps: %s | total %.1f", per, self.report.frames / (now - self.start))
 
     def close(self) -> RunReport:
-        for i, r in enumerate(self.readers):
+        for r in self.readers:
             if r is not None:
                 r.stop()
         if self.bar is not None:
             self.bar[0].stop()
         self.report.seconds = time.perf_counter() - self.start
+        self.report.cpu_seconds = time.process_time() - self.cpu_start
         self.report.failed = [s.name for s in self.stats if s.error]
         return self.report
 
@@ -217,150 +306,108 @@ class _Run:
 # ---------------------------------------------------------------------- modes
 
 
-def _shared_input(request, shape: tuple[int, ...]) -> np.ndarray:
-    """A preallocated u8 array bound to `request`'s input (written in place, never copied)."""
-    import openvino as ov
+class _Engine:
+    """One detector and its AsyncInferQueue; finished requests arrive as `_Done` in `events`."""
 
-    buf = np.zeros(shape, dtype=np.uint8)
-    request.set_input_tensor(ov.Tensor(buf, shared_memory=True))
-    return buf
+    rounds: bool  # a request holds one frame of every stream (batch, mosaic) or one frame (async)
 
-
-class _RoundMode(ABC):
-    """Double-buffered rounds (batch, mosaic): two requests with their own input arrays."""
-
-    detector: OpenVINODetector
-
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.requests = [self.detector.compiled.create_infer_request() for _ in range(2)]
-        self.buffers = [_shared_input(r, shape) for r in self.requests]
-
-    @abstractmethod
-    def fill(self, buf: np.ndarray, frames: list[Frame | None]) -> None:
-        """Write this round's frames into the request's input array."""
-
-    @abstractmethod
-    def results(self, request, frames: list[Frame | None]) -> list[np.ndarray | None]:
-        """Per stream, the detections of a finished request (None for an ended stream)."""
-
-    def run(self, run: _Run, n: int) -> None:
-        pending: deque = deque()
-        slot = 0
-        while True:
-            frames = [run.next_frame(i) for i in range(n)]
-            if any(f is not None for f in frames):
-                self.fill(self.buffers[slot], frames)
-                self.requests[slot].start_async()
-                pending.append((slot, frames))
-                slot ^= 1
-                run.report.rounds += 1
-            # with two in flight, finish the older one while the newer one runs
-            while pending and (len(pending) == 2 or all(f is None for f in frames)):
-                done, done_frames = pending.popleft()
-                self.requests[done].wait()
-                for i, (f, dets) in enumerate(zip(done_frames, self.results(self.requests[done], done_frames))):
-                    if f is not None:
-                        run.finish(i, f, dets)
-            if all(f is None for f in frames) and not pending:
-                return
-
-
-class BatchMode(_RoundMode):
-    """The round's frames as one batch of N (model reshaped to batch N)."""
-
-    def __init__(self, xml: str, n: int, **kw) -> None:
-        self.detector = OpenVINODetector(xml, batch=n, **kw)
-        self.prepare = self.detector.prepare
-        super().__init__((n, *self.detector.input_hw, 3))
-
-    def fill(self, buf: np.ndarray, frames: list[Frame | None]) -> None:
-        for i, f in enumerate(frames):
-            if f is not None:
-                buf[i] = f.boxed  # an ended stream's slot keeps stale pixels; its rows are ignored
-
-    def results(self, request, frames):
-        d = self.detector
-        rows = d.split_outputs(request, d.batch)
-        return [None if f is None else d.postprocess(rows[i], f.info, f.image.shape[:2]) for i, f in enumerate(frames)]
-
-
-class MosaicMode(_RoundMode):
-    """The round's frames tiled into one input of the grid's size (IR reshaped to it)."""
-
-    def __init__(self, xml: str, n: int, **kw) -> None:
-        meta = read_meta(Path(xml).parent / META_NAME)
-        self.tile_hw = tuple(int(v) for v in meta["input_size"])
-        self.grid = mosaic_grid(n)
-        hw = (self.grid[0] * self.tile_hw[0], self.grid[1] * self.tile_hw[1])
-        self.detector = OpenVINODetector(xml, input_hw=hw, batch=1, **kw)
-        self.color = tuple(meta["letterbox"].get("color", (114, 114, 114)))
-        self.origins = tile_origins(self.grid, self.tile_hw)
-        super().__init__((1, *hw, 3))
-        for buf in self.buffers:
-            buf[...] = np.asarray(self.color, dtype=np.uint8)
-
-    def prepare(self, image: np.ndarray):
-        return letterbox(image, self.tile_hw, color=self.color)
-
-    def fill(self, buf: np.ndarray, frames: list[Frame | None]) -> None:
-        th, tw = self.tile_hw
-        for (x, y), f in zip(self.origins, frames):
-            if f is None:
-                buf[0, y : y + th, x : x + tw] = self.color
-            else:
-                buf[0, y : y + th, x : x + tw] = f.boxed
-
-    def results(self, request, frames):
-        d = self.detector
-        rows = d.split_outputs(request, 1)[0]
-        dets = rows if d.nms_in_graph else d.nms(rows)
-        per_tile = split_detections(dets, self.grid, self.tile_hw)
-        return [None if f is None else d.to_original(per_tile[i], f.info, f.image.shape[:2]) for i, f in enumerate(frames)]
-
-
-class AsyncMode:
-    """A free-running pipeline: one request per stream in flight through `AsyncInferQueue`."""
-
-    def __init__(self, xml: str, n: int, **kw) -> None:
+    def __init__(self, detector: OpenVINODetector, requests: int | None, events: queue.Queue) -> None:
         import openvino as ov
 
-        kw.setdefault("hint", "throughput")
-        self.detector = OpenVINODetector(xml, batch=1, **kw)
-        self.prepare = self.detector.prepare
-        self.queue = ov.AsyncInferQueue(self.detector.compiled, n)
-        self.done: queue.Queue = queue.Queue()
+        self.detector, self.events = detector, events
+        self.jobs = int(requests) if requests else max(2, detector.optimal_requests)
+        self.queue = ov.AsyncInferQueue(detector.compiled, self.jobs)
         self.queue.set_callback(self._callback)
+        self.in_flight = 0
 
     def _callback(self, request, userdata) -> None:
-        stream, frame = userdata
+        slots, _inputs = userdata  # the inputs ride along: shared memory must outlive the request
         try:
-            self.done.put((stream, frame, self.detector.split_outputs(request, 1)[0]))
+            dets: list | BaseException = self.detector.results(request, [None if s is None else s[1].prepared for s in slots])
         except Exception as err:  # noqa: BLE001 - must not escape into OpenVINO's thread
-            self.done.put((stream, frame, err))
+            dets = err
+        for s in slots:
+            if s is not None:
+                s[1].release()
+        taken = [s for s in slots if s is not None]
+        self.events.put(_Done(taken, dets if isinstance(dets, BaseException) else [d for s, d in zip(slots, dets) if s is not None]))
 
-    def _submit(self, run: _Run, i: int) -> bool:
-        frame = run.next_frame(i)
-        if frame is None:
-            return False
-        self.queue.start_async({0: frame.boxed[None]}, (i, frame))
-        return True
+    def submit(self, slots: list[tuple[int, Frame] | None]) -> None:
+        """Start one request on `slots` (per input slot: (stream, frame), or None for a blank one)."""
+        inputs = self.detector.inputs([None if s is None else s[1].prepared for s in slots])
+        self.queue.start_async(inputs, (slots, inputs), share_inputs=True)
+        self.in_flight += 1
 
-    def run(self, run: _Run, n: int) -> None:
-        in_flight = sum(self._submit(run, i) for i in range(n))
-        while in_flight:
-            i, frame, rows = self.done.get()
-            in_flight -= 1
-            if isinstance(rows, BaseException):
-                run.stats[i].error, run.dropped[i] = f"inference failed: {rows}", True
-                run.end(i)
-                continue
-            in_flight += self._submit(run, i)  # keep the stream's request busy before host work
-            run.report.rounds += 1
-            run.finish(i, frame, self.detector.postprocess(rows, frame.info, frame.image.shape[:2]))
+    def wait_all(self) -> None:
         self.queue.wait_all()
 
 
+class AsyncMode(_Engine):
+    """Free-running: a free request takes whichever stream's frame is ready first (batch 1)."""
+
+    rounds = False
+
+    def __init__(self, xml: str, n: int, events: queue.Queue, requests: int | None = None, **kw) -> None:
+        kw.setdefault("hint", "throughput")
+        super().__init__(OpenVINODetector(xml, batch=1, **kw), requests, events)
+
+
+class BatchMode(_Engine):
+    """The round's frames as one batch of N (network reshaped to batch N)."""
+
+    rounds = True
+
+    def __init__(self, xml: str, n: int, events: queue.Queue, requests: int | None = None, **kw) -> None:
+        super().__init__(OpenVINODetector(xml, batch=n, **kw), requests, events)
+
+
+class MosaicMode(_Engine):
+    """The round's frames tiled into one input of the grid's size (IR reshaped to it)."""
+
+    rounds = True
+
+    def __init__(self, xml: str, n: int, events: queue.Queue, requests: int | None = None, **kw) -> None:
+        super().__init__(OpenVINODetector(xml, mosaic=n, **kw), requests, events)
+
+
 ENGINES = {"mosaic": MosaicMode, "async": AsyncMode, "batch": BatchMode}
+
+
+def _run_rounds(engine: _Engine, run: _Run, events: queue.Queue, n: int) -> None:
+    """Batch and mosaic: a request per round of one frame from every active stream."""
+    while True:
+        slots = [(i, f) if (f := run.take(i)) is not None else None for i in range(n)]
+        if any(s is not None for s in slots):
+            engine.submit(slots)
+            run.report.rounds += 1
+        finished = all(s is None for s in slots)
+        while engine.in_flight and (engine.in_flight >= engine.jobs or finished):
+            run.deliver(events.get())
+            engine.in_flight -= 1
+        if finished:
+            return
+
+
+def _run_free(engine: _Engine, run: _Run, events: queue.Queue, n: int) -> None:
+    """Async: readers announce ready frames in `events`; a free request takes the first one announced."""
+    ready: deque[int] = deque()
+    while True:
+        while ready and engine.in_flight < engine.jobs:
+            i = ready.popleft()
+            frame = run.take(i, block=False)
+            if frame is not None and run.dropped[i]:
+                frame.release()
+            elif frame is not None:
+                engine.submit([(i, frame)])
+                run.report.rounds += 1
+        if not engine.in_flight and not any(run.active):
+            return
+        event = events.get()
+        if isinstance(event, _Done):
+            engine.in_flight -= 1
+            run.deliver(event)
+        else:
+            ready.append(event)
 
 
 def run_streams(
@@ -373,6 +420,7 @@ def run_streams(
     log_every: float = 2.0,
     progress: bool = False,
     names: Sequence[str] | None = None,
+    requests: int | None = None,
     **detector_kw,
 ) -> RunReport:
     """Run detection over several streams until all have ended.
@@ -383,19 +431,23 @@ def run_streams(
             (reported as failed, not fatal).
         mode: `mosaic`, `async` or `batch`.
         on_result: called from the calling thread as `on_result(stream, frame_index,
-            frame, dets)` for each frame in stream order, dets `[K, 6]` in frame pixels
-            (writers hang here).
+            frame, dets)` for each frame in stream order, dets `[K, 6]` in frame pixels;
+            keep it short (hand drawing and writing to `AsyncWriter`).
         max_frames: stop each stream after this many frames.
         log_every: seconds between FPS log lines.
         progress: show a rich progress bar (for sources of known length).
         names: stream names for logs; default the sources' names.
-        detector_kw: passed to `OpenVINODetector` (device, hint, conf_thres, ...).
+        requests: inference requests in flight; default the device's optimal number
+            (at least 2).
+        detector_kw: passed to `OpenVINODetector` (device, hint, conf_thres,
+            preprocess, nms, config, ...).
 
     Returns:
         The `RunReport`; its clock starts once the model is compiled.
 
     Raises:
-        DeployError: unknown mode, or no stream could be opened.
+        DeployError: unknown mode, no stream could be opened, or the model cannot
+            be loaded.
     """
     if mode not in ENGINES:
         raise DeployError(f"detect: mode must be one of {list(MODES)}, got {mode!r}")
@@ -406,12 +458,27 @@ def run_streams(
             stats[i].error, stats[i].ended = str(s), True
     if all(isinstance(s, BaseException) for s in sources):
         raise DeployError("detect: no source could be opened: " + "; ".join(f"{st.name}: {st.error}" for st in stats))
-    engine = ENGINES[mode](xml, n, **detector_kw)
-    readers = [None if isinstance(s, BaseException) else StreamReader(s, engine.prepare, max_frames) for s in sources]
+    events: queue.Queue = queue.Queue()
+    engine = ENGINES[mode](xml, n, events, requests, **detector_kw)
+    depth = max(READ_AHEAD, engine.jobs + 1)
+    announce = None if engine.rounds else events
+    det = engine.detector
+    readers = []
+    for i, s in enumerate(sources):
+        if isinstance(s, BaseException):
+            readers.append(None)
+            continue
+        pool = TilePool((*det.tile_hw, 3), depth + engine.jobs + 2) if det.preprocess == "host" else None
+        readers.append(StreamReader(s, det.prepare, pool, max_frames, depth, announce, i))
     bar = _progress(sources, max_frames) if progress else None
-    run = _Run(sources, mode, stats, readers, on_result, log_every, bar)
+    run = _Run(mode, stats, readers, on_result, log_every, bar)  # the clocks start here
+    run.report.requests = engine.jobs
+    for r in readers:
+        if r is not None:
+            r.start()
     try:
-        engine.run(run, n)
+        (_run_rounds if engine.rounds else _run_free)(engine, run, events, n)
+        engine.wait_all()
     finally:
         report = run.close()
     return report

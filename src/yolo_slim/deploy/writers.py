@@ -2,19 +2,22 @@
 
 Video is written with OpenCV (`.avi` MJPG by default, `.mp4` mp4v); JSONL has one
 line per (stream, frame): `{"stream", "frame", "detections": [[x1, y1, x2, y2,
-score, class], ...]}` in original frame pixels.
+score, class], ...]}` in original frame pixels. `AsyncWriter` runs drawing and
+writing in a thread per stream, off the inference loop.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO, Callable, Sequence
 
 import cv2
 import numpy as np
 
-from yolo_slim.errors import DeployError
+from yolo_slim.errors import DeployError, YoloSlimError
 
 _FOURCC = {".avi": "MJPG", ".mp4": "mp4v"}
 
@@ -72,19 +75,74 @@ class FrameSink:
 
 
 class JsonlWriter:
-    """One JSON line per (stream, frame) with its detections."""
+    """One JSON line per (stream, frame) with its detections; safe to call from several threads."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = self.path.open("w", encoding="utf-8")
+        self._lock = threading.Lock()
 
     def write(self, stream: str, frame: int, dets: np.ndarray) -> None:
-        rows = [[round(float(v), 2) for v in d[:5]] + [int(d[5])] for d in np.asarray(dets)]
-        self._file.write(json.dumps({"stream": stream, "frame": frame, "detections": rows}) + "\n")
+        dets = np.asarray(dets, dtype=np.float64).reshape(-1, 6)
+        boxes = np.round(dets[:, :5], 2).tolist()
+        rows = [b + [c] for b, c in zip(boxes, dets[:, 5].astype(np.int64).tolist())]
+        line = json.dumps({"stream": stream, "frame": frame, "detections": rows}) + "\n"
+        with self._lock:
+            self._file.write(line)
 
     def close(self) -> None:
         self._file.close()
+
+
+WriteFn = Callable[[int, int, np.ndarray, np.ndarray], None]
+
+
+class AsyncWriter:
+    """Calls `write(stream, frame_index, frame, dets)` in a thread per stream, each stream in order.
+
+    Use an instance as `run_streams`'s `on_result`: the inference loop only queues
+    the frame. At most `depth` frames wait per stream (then the caller waits: a
+    slow disk slows the run rather than filling memory). A stream whose `write`
+    raises a `YoloSlimError` or `OSError` stops writing; the error is raised (as
+    `DeployError`) at that stream's next call, and `close` returns every error.
+
+    Args:
+        write: the function doing the drawing and writing.
+        streams: number of streams.
+        depth: most frames waiting per stream.
+    """
+
+    def __init__(self, write: WriteFn, streams: int, depth: int = 8) -> None:
+        self._write = write
+        self._queues: list[queue.Queue] = [queue.Queue(maxsize=depth) for _ in range(streams)]
+        self.errors: dict[int, str] = {}
+        self._threads = [threading.Thread(target=self._run, args=(i,), name=f"writer-{i}", daemon=True) for i in range(streams)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self, stream: int) -> None:
+        q = self._queues[stream]
+        while (job := q.get()) is not None:
+            if stream in self.errors:
+                continue  # drain: the caller stops sending once it sees the error
+            try:
+                self._write(*job)
+            except (YoloSlimError, OSError) as err:
+                self.errors[stream] = str(err)
+
+    def __call__(self, stream: int, index: int, frame: np.ndarray, dets: np.ndarray) -> None:
+        if stream in self.errors:
+            raise DeployError(self.errors[stream])
+        self._queues[stream].put((stream, index, frame, dets))
+
+    def close(self) -> dict[int, str]:
+        """Finish every queued frame, stop the threads; returns stream -> error message of failed streams."""
+        for q in self._queues:
+            q.put(None)
+        for t in self._threads:
+            t.join()
+        return dict(self.errors)
 
 
 def read_jsonl(path: Path) -> list[dict]:

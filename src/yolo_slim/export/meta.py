@@ -3,8 +3,10 @@
 The file sits next to `model.onnx` / `model.xml` and records the class names, the
 input size and letterbox settings, per-head strides (measured from feature-map
 sizes) and anchors, the precision, a sha256 of the source cfg text, the output
-layout and whether NMS is inside the graph. `read_meta` validates it so a detector
-fails with one clear message instead of producing wrong boxes.
+layout and whether NMS is inside the graph, and optionally (`speed`) how fast each
+precision exported beside it ran on the exporting device
+(`yolo_slim.export.precision.PrecisionReport`). `read_meta` validates it so a
+detector fails with one clear message instead of producing wrong boxes.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Literal, Sequence
@@ -26,6 +25,7 @@ import torch
 
 from yolo_slim.darknet.sections import section_name
 from yolo_slim.errors import ExportError
+from yolo_slim.io.atomic import temporary_path
 from yolo_slim.model import Darknet
 
 Exporter = Literal["dynamo", "torchscript"]
@@ -126,40 +126,34 @@ def export_onnx(
     x = torch.rand(batch, model.cfg.net.channels, *img_hw)
     probe_forward(model, x)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp.onnx", dir=path.parent)
-    os.close(fd)
     spec = _dynamic_spec(exporter, dynamic, max_stride)
     log = io.StringIO()
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(log):
-            warnings.simplefilter("ignore")
-            logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-            if exporter == "dynamo":
-                torch.onnx.export(
-                    model, (x,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset,
-                    dynamo=True, external_data=False, dynamic_shapes=spec, verbose=False,
-                )
-            else:
-                torch.onnx.export(
-                    model, (x,), tmp, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                    opset_version=min(opset, 17), dynamo=False, dynamic_axes=spec,
-                )
-        proto = onnx.load(tmp)
-        onnx.checker.check_model(proto, full_check=True)
-    except ExportError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    except Exception as err:  # noqa: BLE001 - exporter errors come in many types
-        Path(tmp).unlink(missing_ok=True)
-        text = str(err)
-        m = _LAYER_RE.search(text)
-        where = f" at {_layer_desc(model, int(m.group(1)))}" if m and int(m.group(1)) < len(model.layers) else ""
-        first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
-        raise ExportError(f"export: ONNX export ({exporter}) failed{where}: {first}") from err
-    for leftover in path.parent.glob(Path(tmp).name + ".data"):
-        leftover.unlink()
-    os.replace(tmp, path)
+    # the temporary file (and any external-data file an exporter adds beside it) is
+    # removed whatever ends the block: an exporter error, Ctrl-C or SIGTERM
+    with temporary_path(path, suffix=".onnx") as tmp:
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(log):
+                warnings.simplefilter("ignore")
+                logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+                if exporter == "dynamo":
+                    torch.onnx.export(
+                        model, (x,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset,
+                        dynamo=True, external_data=False, dynamic_shapes=spec, verbose=False,
+                    )
+                else:
+                    torch.onnx.export(
+                        model, (x,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                        opset_version=min(opset, 17), dynamo=False, dynamic_axes=spec,
+                    )
+            proto = onnx.load(str(tmp))
+            onnx.checker.check_model(proto, full_check=True)
+        except Exception as err:  # noqa: BLE001 - exporter errors come in many types
+            text = str(err)
+            m = _LAYER_RE.search(text)
+            where = f" at {_layer_desc(model, int(m.group(1)))}" if m and int(m.group(1)) < len(model.layers) else ""
+            first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+            raise ExportError(f"export: ONNX export ({exporter}) failed{where}: {first}") from err
+        os.replace(tmp, path)
     return path
 
 

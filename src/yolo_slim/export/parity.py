@@ -3,6 +3,7 @@
 Decoded YOLO rows mix units: box columns are input pixels (hundreds), score columns
 are probabilities. Each group is compared relative to its own scale (the largest
 reference magnitude, at least 1), so "1e-4 of scale" means the same for both.
+Non-finite values fail the check wherever they are.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from yolo_slim.errors import ExportError
+from yolo_slim.io.finite import describe_nonfinite
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class ParityReport:
 
     @property
     def ok(self) -> bool:
-        return self.rel_error <= self.tolerance
+        """Within tolerance (False for a NaN error, which no comparison passes)."""
+        return bool(self.rel_error <= self.tolerance)
 
     def as_metrics(self, prefix: str) -> dict[str, float]:
         """Flat `prefix/<field>` metrics, with `prefix/ok` as 0 or 1."""
@@ -48,21 +51,25 @@ class ParityReport:
 def compare_decoded(reference: np.ndarray, output: np.ndarray, tolerance: float, backend: str) -> ParityReport:
     """Compare two decoded outputs `[B, N, 5+C]`.
 
+    A NaN or infinity on either side is a failure, also where both sides have one:
+    such a model detects nothing, so "equal" NaNs prove nothing.
+
     Raises:
-        ExportError: the shapes differ or the output holds non-finite values where
-            the reference does not.
+        ExportError: the shapes differ, or either output holds non-finite values.
     """
     reference = np.asarray(reference, dtype=np.float64)
     output = np.asarray(output, dtype=np.float64)
     if reference.shape != output.shape:
         raise ExportError(f"{backend}: output shape {output.shape} differs from PyTorch's {reference.shape}")
-    finite = np.isfinite(reference)
-    if not np.array_equal(finite, np.isfinite(output)):
-        raise ExportError(f"{backend}: non-finite values where PyTorch's output is finite (or the reverse)")
-    diff = np.where(finite, np.abs(reference - output), 0.0)
-    ref = np.where(finite, np.abs(reference), 0.0)
+    for name, values in (("PyTorch's reference output", reference), (f"the {backend} output", output)):
+        if not np.isfinite(values).all():
+            raise ExportError(
+                f"{backend}: parity check failed: {name} holds NaN/inf ({describe_nonfinite(values)}); "
+                "the model's weights or its arithmetic are not finite"
+            )
+    diff = np.abs(reference - output)
     box_abs = float(diff[..., :4].max(initial=0.0))
-    box_scale = max(1.0, float(ref[..., :4].max(initial=0.0)))
+    box_scale = max(1.0, float(np.abs(reference[..., :4]).max(initial=0.0)))
     score_abs = float(diff[..., 4:].max(initial=0.0))
     rel = max(box_abs / box_scale, score_abs)
     return ParityReport(backend, box_abs, box_scale, score_abs, rel, float(tolerance))

@@ -16,6 +16,9 @@ for a bare `Darknet` (what `prune.py` produces), which `train.py weights=...` lo
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,27 +27,51 @@ import torch
 from torch import Tensor, nn
 
 from yolo_slim.errors import WeightsError
+from yolo_slim.io.atomic import temporary_path
+from yolo_slim.io.finite import check_state_dict_finite
 
 CFG_KEY = "darknet_cfg"
 RNG_KEY = "rng_states"
+_GLOBAL_RE = re.compile(r"GLOBAL ([\w.]+)")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """`torch.load` a Lightning checkpoint with ``weights_only=True``.
+    """`torch.load` a Lightning checkpoint with ``weights_only=True`` and check it.
+
+    Nothing in the file is unpickled as code: a file that asks for any Python object
+    beyond tensors and plain containers is refused, naming that object.
 
     Raises:
-        WeightsError: the file is missing, unreadable or not a Lightning checkpoint.
+        WeightsError: the file is missing, unreadable, not a Lightning checkpoint, asks
+            to unpickle code, or its weights hold NaN/inf (one line each).
     """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: checkpoint not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols of foreign files
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = _GLOBAL_RE.search(str(exc))
+        if found:
+            raise WeightsError(
+                f"{path}: not a yolo_slim checkpoint: it asks to build the Python object {found.group(1)}, "
+                "and yolo_slim will not unpickle it (a checkpoint holds tensors and plain containers only)"
+            ) from None
+        raise WeightsError(f"{path}: not a yolo_slim checkpoint (not a torch.save file of tensors, or corrupted); it will not be unpickled") from None
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise WeightsError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
+        raise WeightsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {first_line(exc)})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), Mapping):
+        raise WeightsError(f"{path}: not a yolo_slim checkpoint (a Lightning checkpoint with a 'state_dict' of tensors)")
+    check_state_dict_finite(ckpt["state_dict"], str(path))
     return ckpt
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type name if empty)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def ema_state_dict(state_dict: Mapping[str, Tensor], prefer_ema: bool = True) -> dict[str, Tensor]:
@@ -71,15 +98,17 @@ def check_matching_state(own: Mapping[str, Tensor], state: Mapping[str, Tensor],
     unexpected = sorted(set(state) - set(own))
     wrong = [f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
-        lines = [f"{source}: the weights do not match the model's architecture (cfg)"]
+        parts = []
         if wrong:
-            lines.append(f"  {len(wrong)} tensors differ in shape, e.g. " + "; ".join(wrong[:3]))
+            parts.append(f"{len(wrong)} tensors differ in shape, e.g. " + ", ".join(wrong[:2]))
         if missing:
-            lines.append(f"  {len(missing)} tensors missing, e.g. {', '.join(missing[:3])}")
+            parts.append(f"{len(missing)} tensors missing, e.g. {', '.join(missing[:2])}")
         if unexpected:
-            lines.append(f"  {len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:3])}")
-        lines.append("  use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)")
-        raise WeightsError("\n".join(lines))
+            parts.append(f"{len(unexpected)} unexpected tensors, e.g. {', '.join(unexpected[:2])}")
+        raise WeightsError(
+            f"{source}: the weights do not match the model's architecture (cfg): {'; '.join(parts)}; "
+            "use the .cfg the weights were trained with (a pruned model needs its pruned .cfg)"
+        )
 
 
 def load_matching_state(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
@@ -104,12 +133,7 @@ def model_checkpoint(state_dict: Mapping[str, Tensor], cfg_text: str) -> dict[st
 def write_model_checkpoint(path: str | os.PathLike, state_dict: Mapping[str, Tensor], cfg_text: str) -> Path:
     """Save `model_checkpoint(state_dict, cfg_text)` to `path` atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with temporary_path(path) as tmp:
         torch.save(model_checkpoint(state_dict, cfg_text), tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        os.replace(tmp, path)
     return path

@@ -4,7 +4,10 @@
 * :mod:`~yolo_slim.lit.ema`: the EMA of weights, with its update count as state;
 * :mod:`~yolo_slim.lit.schedule`: warm-up ending exactly at lr0, then cosine or steps;
 * :mod:`~yolo_slim.lit.module`: the LightningModule;
-* :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run.
+* :mod:`~yolo_slim.lit.callbacks`: the per-epoch summary line and the darknet files of a run;
+* :mod:`~yolo_slim.lit.loggers`: the CSV logger that appends to its file on resume;
+* :mod:`~yolo_slim.lit.progress`: training progress as plain-text log records;
+* :mod:`~yolo_slim.lit.plots`: the plots of a run (``results.png``, PR/F1 curves, confusion matrix, image grids).
 
 Names are imported lazily, so importing the loss does not import Lightning.
 """
@@ -22,6 +25,9 @@ _EXPORTS = {
     "YoloLitModule": "module",
     "EpochSummary": "callbacks",
     "DarknetExport": "callbacks",
+    "AppendingCSVLogger": "loggers",
+    "RunPlots": "plots",
+    "ProgressLog": "progress",
 }
 
 __all__ = sorted(_EXPORTS)

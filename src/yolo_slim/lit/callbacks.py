@@ -1,14 +1,16 @@
 """Training callbacks: the per-epoch summary line and the darknet files of a run.
 
-`EpochSummary` prints one line per validated epoch (P, R, mAP@0.5, mAP@0.5:0.95 and
+`EpochSummary` logs one line per validated epoch (P, R, mAP@0.5, mAP@0.5:0.95 and
 the losses), on rank 0 only. `DarknetExport` writes, at the end of fit, the EMA
 weights of the last and of the best checkpoint as darknet ``last.weights`` /
 ``best.weights`` next to the model's ``.cfg``, so every stage's output loads
-wherever darknet files load.
+wherever darknet files load. `best_checkpoint` and `ema_model_from_checkpoint` find
+and load that best model for every callback that needs it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_only
 
 from yolo_slim.model import Darknet
+
+log = logging.getLogger(__name__)
 
 
 class EpochSummary(pl.Callback):
@@ -25,13 +29,14 @@ class EpochSummary(pl.Callback):
     (rank 0's batches); validation values are the synced epoch metrics.
 
     Args:
-        printer: called with each line (``print`` by default).
+        printer: called with each line; default: logged (INFO) under this module's logger,
+            so the run's log file and a pipeline stage's `stage.log` keep it too.
     """
 
     _PARTS = ("loss", "box", "obj", "cls")
 
-    def __init__(self, printer: Any = print) -> None:
-        self.printer = printer
+    def __init__(self, printer: Any = None) -> None:
+        self.printer = printer if printer is not None else log.info
         self._sums: dict[str, float] = {}
         self._count = 0
         self._printed_epoch = -1
@@ -91,16 +96,28 @@ class DarknetExport(pl.Callback):
 
     @rank_zero_only
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        from yolo_slim.io.checkpoint import ema_state_dict, read_checkpoint
-
         self.dirpath.mkdir(parents=True, exist_ok=True)
         model: Darknet = pl_module.eval_model
         self.written["cfg"] = model.to_cfg(self.dirpath / self.cfg_name)
         self.written["last_weights"] = model.save_darknet_weights(self.dirpath / "last.weights")
-        monitored = [cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)]
-        best = monitored[0].best_model_path if monitored else ""
-        if best and Path(best).is_file():
-            copy = Darknet(model.cfg)
-            copy.load_state_dict(ema_state_dict(read_checkpoint(best)["state_dict"]))
+        best = best_checkpoint(trainer)
+        if best is not None:
+            copy = ema_model_from_checkpoint(best, model)
             copy.header = model.header
             self.written["best_weights"] = copy.save_darknet_weights(self.dirpath / "best.weights")
+
+
+def best_checkpoint(trainer: pl.Trainer) -> Path | None:
+    """The best checkpoint the first monitored ``ModelCheckpoint`` wrote, if it exists."""
+    monitored = [cb for cb in trainer.checkpoint_callbacks if getattr(cb, "monitor", None)]
+    best = monitored[0].best_model_path if monitored else ""
+    return Path(best) if best and Path(best).is_file() else None
+
+
+def ema_model_from_checkpoint(path: str | Path, like: Darknet) -> Darknet:
+    """A `Darknet` of ``like``'s cfg holding the EMA weights of the checkpoint at ``path`` (CPU)."""
+    from yolo_slim.io.checkpoint import ema_state_dict, read_checkpoint
+
+    model = Darknet(like.cfg)
+    model.load_state_dict(ema_state_dict(read_checkpoint(path)["state_dict"]))
+    return model

@@ -33,7 +33,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 
 from yolo_slim.darknet.cfg import load_cfg, parse_cfg_text, write_cfg_text
-from yolo_slim.errors import ConfigError, WeightsError
+from yolo_slim.errors import ConfigError, TrainingError, WeightsError
 from yolo_slim.io.checkpoint import CFG_KEY, RNG_KEY, check_matching_state, ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.lit.ema import ModelEMA
 from yolo_slim.lit.loss import YoloLoss
@@ -45,7 +45,7 @@ from yolo_slim.ops.boxes import targets_to_pixels
 from yolo_slim.ops.nms import non_max_suppression
 
 _DEFAULT_OPTIMIZER = {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01, "momentum": 0.937, "nesterov": True, "weight_decay": 0.0005}
-_DEFAULT_SCHEDULER = {"kind": "cosine", "warmup_epochs": 3.0, "warmup_bias_lr": 0.1, "lrf": 0.01, "milestones": [0.8, 0.9], "gamma": 0.1}
+_DEFAULT_SCHEDULER = {"kind": "cosine", "warmup_steps": 100, "warmup_bias_lr": 0.1, "lrf": 0.01, "milestones": [0.8, 0.9], "gamma": 0.1}
 _DEFAULT_VAL = {"conf_thres": 0.001, "iou_thres": 0.6, "score_threshold": 0.1, "max_det": 300}
 
 
@@ -72,8 +72,10 @@ class YoloLitModule(pl.LightningModule):
         cutoff: with ``.weights``: load only layers ``< cutoff`` (pretrained backbone).
         optimizer: Hydra config of a partial optimizer (``_target_``, ``_partial_:
             true``, ``lr``, ``weight_decay``, ...).
-        scheduler: ``kind`` (cosine|step), ``warmup_epochs``, ``warmup_bias_lr``,
-            ``lrf``, ``milestones``, ``gamma``.
+        scheduler: ``kind`` (cosine|step), ``warmup_steps`` (optimizer steps; the
+            training task gives the budget's), ``warmup_bias_lr``, ``lrf``,
+            ``milestones``, ``gamma``. The schedule spans the trainer's
+            ``estimated_stepping_batches`` (the budget's steps).
         loss: keyword arguments of `YoloLoss`.
         ema: ``enabled``, ``decay``, ``tau``.
         val: ``conf_thres``, ``iou_thres`` (NMS), ``score_threshold`` (P/R),
@@ -109,6 +111,11 @@ class YoloLitModule(pl.LightningModule):
         args = {k: _plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
         args["optimizer"] = dict(_DEFAULT_OPTIMIZER if optimizer is None else args["optimizer"])
         args["scheduler"] = {**_DEFAULT_SCHEDULER, **(args["scheduler"] or {})}
+        if "warmup_epochs" in args["scheduler"]:
+            raise ConfigError("scheduler.warmup_epochs is gone: the warm-up is warmup_steps (optimizer steps; budget.warmup_steps in train.py)")
+        warmup = args["scheduler"]["warmup_steps"]
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ConfigError(f"scheduler.warmup_steps must be an integer >= 0, got {warmup!r}")
         args["loss"] = dict(args["loss"] or {})
         args["ema"] = {"enabled": True, "decay": 0.9999, "tau": 2000.0, **(args["ema"] or {})}
         args["val"] = {**_DEFAULT_VAL, **(args["val"] or {})}
@@ -197,8 +204,33 @@ class YoloLitModule(pl.LightningModule):
         images, targets = batch["images"], batch["targets"]
         outputs = self.model(images)
         loss, parts = self.criterion(outputs, targets, (images.shape[2], images.shape[3]))
+        self.check_finite_loss(loss, parts, batch_idx)
         self._log_losses("train", parts, images.shape[0], on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss * self.loss_scale(images.shape[0])
+
+    def check_finite_loss(self, loss: Tensor, parts: Any, batch_idx: int) -> None:
+        """Stop training with one clear line when the loss is NaN or infinite.
+
+        Lightning would go on (``detect_anomaly`` only helps find the operation), and a
+        NaN step ruins the weights, the EMA and every later checkpoint. Under DDP every
+        rank learns of a non-finite loss on any rank, so all stop together.
+
+        Raises:
+            TrainingError: naming the epoch, the step and the loss parts.
+        """
+        finite = bool(torch.isfinite(loss.detach()).all())
+        attached = self._trainer is not None
+        if attached and self.trainer.world_size > 1:
+            finite = bool(self.trainer.strategy.reduce_boolean_decision(finite, all=True))
+        if finite:
+            return
+        where = f"epoch {self.current_epoch}, optimizer step {self.global_step}, batch {batch_idx}" if attached else f"batch {batch_idx}"
+        values = ", ".join(f"{name} {float(getattr(parts, name)):.4g}" for name in ("box", "obj", "cls"))
+        raise TrainingError(
+            f"train: the loss is {float(loss.detach()):.4g} (non-finite; here {values}) at {where}; training stopped. "
+            "Lower the learning rate (optim.optimizer.lr) or the warm-up's start, check the labels, "
+            "or resume from an earlier checkpoint"
+        )
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
@@ -269,8 +301,7 @@ class YoloLitModule(pl.LightningModule):
         optimizer = hydra.utils.instantiate(opt_cfg)(self.parameter_groups(weight_decay))
         s = self.hparams.scheduler
         total = int(self.trainer.estimated_stepping_batches)
-        epochs = self.trainer.max_epochs if self.trainer.max_epochs and self.trainer.max_epochs > 0 else 1
-        warmup = int(round(float(s["warmup_epochs"]) * total / epochs))
+        warmup = int(s["warmup_steps"])
         lambdas = []
         for group in optimizer.param_groups:
             start = float(s["warmup_bias_lr"]) / group["lr"] if group["name"] == "biases" and group["lr"] > 0 else 0.0

@@ -8,12 +8,15 @@ fixed confidence, as the darknet pruning tutorials report them.
 
 ``match_predictions`` and ``ap_per_class`` are pure functions;
 ``DetectionMetrics`` is the torchmetrics wrapper that accumulates their inputs
-across batches and processes.
+across batches and processes. ``DetectionCurves`` holds the curves behind those
+numbers (precision-recall at IoU 0.5; precision, recall and F1 against the score),
+computed by the same code, so the plots of a run agree with its logged metrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,8 @@ from yolo_slim.ops.boxes import box_iou
 COCO_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 #: COCO's 101 recall points at which precision is sampled.
 RECALL_GRID = np.linspace(0.0, 1.0, 101)
+#: Scores at which the precision, recall and F1 curves are sampled (step 0.001).
+SCORE_GRID = np.linspace(0.0, 1.0, 1001)
 
 
 def _thresholds(iou_thresholds: Tensor | Sequence[float] | np.ndarray | None) -> np.ndarray:
@@ -62,13 +67,33 @@ def match_predictions(
     Returns:
         Tensor[K, T] bool on ``pred``'s device, row order as ``pred``.
     """
+    matched = match_to_targets(pred, target, iou_thresholds)
+    return torch.from_numpy(matched >= 0).to(pred.device)
+
+
+def match_to_targets(
+    pred: Tensor,
+    target: Tensor,
+    iou_thresholds: Tensor | Sequence[float] | None = None,
+) -> np.ndarray:
+    """The matching of ``match_predictions``, naming the ground truth each prediction took.
+
+    Args:
+        pred: Tensor[K, 6] of (x1, y1, x2, y2, score, class), pixels.
+        target: Tensor[M, 5] of (class, x1, y1, x2, y2), same pixel frame.
+        iou_thresholds: T thresholds; default COCO's 0.50:0.05:0.95.
+
+    Returns:
+        np.ndarray[K, T] int64: the row of ``target`` matched by each prediction
+        at each threshold, -1 for a false positive; row order as ``pred``.
+    """
     if pred.ndim != 2 or pred.shape[1] != 6:
         raise DataError(f"match_predictions: pred must be Tensor[K, 6], got {tuple(pred.shape)}")
     if target.ndim != 2 or target.shape[1] != 5:
         raise DataError(f"match_predictions: target must be Tensor[M, 5], got {tuple(target.shape)}")
     thr = _thresholds(iou_thresholds)
     k, m = pred.shape[0], target.shape[0]
-    tp = np.zeros((k, thr.size), dtype=bool)
+    taken = np.full((k, thr.size), -1, dtype=np.int64)
     if k and m:
         p = pred.detach().cpu().double()
         t = target.detach().cpu().double()
@@ -84,8 +109,8 @@ def match_predictions(
             best = scored.argmax(1)
             hit = ok[np.arange(thr.size), best]
             matched[np.nonzero(hit)[0], best[hit]] = True
-            tp[row] = hit
-    return torch.from_numpy(tp).to(pred.device)
+            taken[row] = np.where(hit, best, -1)
+    return taken
 
 
 def _interpolated_precision(tp_cum: np.ndarray, fp_cum: np.ndarray, n_gt: int) -> np.ndarray:
@@ -115,15 +140,30 @@ def _interpolated_precision(tp_cum: np.ndarray, fp_cum: np.ndarray, n_gt: int) -
     return out
 
 
-def _read_at_score(conf_sorted: np.ndarray, curve: np.ndarray, score_threshold: float) -> float:
-    """Linear interpolation of a curve (by descending confidence) at a score.
+def _read_at_scores(conf_sorted: np.ndarray, curve: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Linear interpolation of a curve (by descending confidence) at scores.
 
-    Returns 0 when no detection reaches the score: with no detections kept,
-    recall is 0 and precision is reported as 0, not as the top detection's.
+    Args:
+        conf_sorted: np.ndarray[K] confidences, descending.
+        curve: np.ndarray[K] the curve's value after each detection.
+        scores: np.ndarray[N] confidences to read at.
+
+    Returns:
+        np.ndarray[N]; 0 at a score no detection reaches: with no detections kept,
+        recall is 0 and precision is reported as 0, not as the top detection's.
     """
-    if conf_sorted.size == 0 or conf_sorted[0] < score_threshold:
-        return 0.0
-    return float(np.interp(-score_threshold, -conf_sorted, curve))
+    out = np.zeros(scores.shape, dtype=np.float64)
+    if conf_sorted.size == 0:
+        return out
+    reached = scores <= conf_sorted[0]
+    out[reached] = np.interp(-scores[reached], -conf_sorted, curve)
+    return out
+
+
+def _f1(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """Elementwise 2PR / (P + R): 0 where P + R = 0, nan where P is nan."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(p + r > 0, 2 * p * r / (p + r), np.where(np.isnan(p), np.nan, 0.0))
 
 
 def ap_per_class(
@@ -156,8 +196,11 @@ def ap_per_class(
         ``ap`` [C, T], ``ap50`` [C], ``ap50_95`` [C], ``precision`` [C],
         ``recall`` [C], ``f1`` [C], ``n_gt`` [C] int, ``recall_grid`` [101],
         ``pr_precision`` [C, 101] (envelope precision at IoU column 0 on
-        ``recall_grid``, for plots), and floats ``mp``, ``mr``, ``mf1``,
-        ``map50``, ``map50_95``.
+        ``recall_grid``, for plots), ``score_grid`` [N] (``SCORE_GRID``),
+        ``p_curve``, ``r_curve``, ``f1_curve`` [C, N] (P, R and F1 at IoU
+        column 0 read at each score of ``score_grid`` exactly as P and R are read
+        at ``score_threshold``), and floats ``mp``, ``mr``, ``mf1``, ``map50``,
+        ``map50_95``.
     """
     tp = np.asarray(tp, dtype=bool)
     if tp.ndim != 2:
@@ -178,6 +221,9 @@ def ap_per_class(
     pr_precision = np.full((num_classes, RECALL_GRID.size), np.nan)
     p = np.full(num_classes, np.nan)
     r = np.full(num_classes, np.nan)
+    p_curve = np.full((num_classes, SCORE_GRID.size), np.nan)
+    r_curve = np.full((num_classes, SCORE_GRID.size), np.nan)
+    at_threshold = np.array([float(score_threshold)])
     for c in np.nonzero(n_gt)[0]:
         mask = pred_cls == c
         tp_cum = np.cumsum(tp[mask], axis=0, dtype=np.float64)
@@ -185,15 +231,13 @@ def ap_per_class(
         q = _interpolated_precision(tp_cum, fp_cum, int(n_gt[c]))
         ap[c] = q.mean(1)
         pr_precision[c] = q[0]
-        if tp_cum.shape[0]:
-            recall0 = tp_cum[:, 0] / n_gt[c]
-            precision0 = tp_cum[:, 0] / (tp_cum[:, 0] + fp_cum[:, 0])
-            p[c] = _read_at_score(conf[mask], precision0, score_threshold)
-            r[c] = _read_at_score(conf[mask], recall0, score_threshold)
-        else:
-            p[c] = r[c] = 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(p + r > 0, 2 * p * r / (p + r), np.where(np.isnan(p), np.nan, 0.0))
+        recall0 = tp_cum[:, 0] / n_gt[c]
+        precision0 = tp_cum[:, 0] / (tp_cum[:, 0] + fp_cum[:, 0])
+        p[c] = _read_at_scores(conf[mask], precision0, at_threshold)[0]
+        r[c] = _read_at_scores(conf[mask], recall0, at_threshold)[0]
+        p_curve[c] = _read_at_scores(conf[mask], precision0, SCORE_GRID)
+        r_curve[c] = _read_at_scores(conf[mask], recall0, SCORE_GRID)
+    f1 = _f1(p, r)
 
     present = n_gt > 0
 
@@ -212,12 +256,139 @@ def ap_per_class(
         "n_gt": n_gt,
         "recall_grid": RECALL_GRID.copy(),
         "pr_precision": pr_precision,
+        "score_grid": SCORE_GRID.copy(),
+        "p_curve": p_curve,
+        "r_curve": r_curve,
+        "f1_curve": _f1(p_curve, r_curve),
         "mp": mean(p),
         "mr": mean(r),
         "mf1": mean(f1),
         "map50": mean(ap50),
         "map50_95": mean(ap50_95),
     }
+
+
+def checked_detections(
+    preds: Sequence[Tensor], targets: Sequence[Tensor], num_classes: int, owner: str
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Check one batch of per-image detections and ground truths, image by image.
+
+    Args:
+        preds: Per image Tensor[K, 6] of (x1, y1, x2, y2, score, class).
+        targets: Per image Tensor[M, 5] of (class, x1, y1, x2, y2).
+        num_classes: C; class ids must be integers in 0..C-1.
+        owner: Who checks, for the messages (``"DetectionMetrics.update"``).
+
+    Yields:
+        ``(pred, target)`` per image, detached, empty ones shaped [0, 6] / [0, 5].
+
+    Raises:
+        DataError: Not one target per prediction tensor, a wrong shape, or a class
+            id out of range.
+    """
+    if len(preds) != len(targets):
+        raise DataError(f"{owner}: {len(preds)} prediction tensors for {len(targets)} target tensors")
+    for i, (pred, target) in enumerate(zip(preds, targets)):
+        pred = pred.detach().reshape(0, 6) if pred.numel() == 0 else pred.detach()
+        target = target.detach().reshape(0, 5) if target.numel() == 0 else target.detach()
+        if pred.ndim != 2 or pred.shape[1] != 6 or target.ndim != 2 or target.shape[1] != 5:
+            raise DataError(
+                f"{owner}: image {i} needs pred Tensor[K, 6] and target Tensor[M, 5], "
+                f"got {tuple(pred.shape)} and {tuple(target.shape)}"
+            )
+        for what, cls in (("pred", pred[:, 5]), ("target", target[:, 0])):
+            if cls.numel() and (cls.min() < 0 or cls.max() >= num_classes or (cls != cls.round()).any()):
+                found = sorted({int(c) if float(c).is_integer() else c for c in cls.tolist()})
+                raise DataError(f"{owner}: {what} of image {i} has class ids outside 0..{num_classes - 1}: {found[:10]}")
+        yield pred, target
+
+
+@dataclass(frozen=True)
+class DetectionCurves:
+    """The curves behind P, R, F1 and mAP@0.5, from the same matches (IoU 0.5).
+
+    Per-class rows are nan for classes without ground truth; the means are over
+    the classes with ground truth, as the metrics are.
+
+    Attributes:
+        recall_grid: np.ndarray[101], COCO's recall points in [0, 1].
+        pr_precision: np.ndarray[C, 101], the monotone precision envelope at
+            each recall; its row mean is the class's AP@0.5.
+        score_grid: np.ndarray[N], scores in [0, 1] (``SCORE_GRID``).
+        precision: np.ndarray[C, N], precision when keeping detections with a
+            score >= each grid score.
+        recall: np.ndarray[C, N], recall likewise.
+        f1: np.ndarray[C, N], their harmonic mean.
+        n_gt: np.ndarray[C] int, ground truths per class.
+        score_threshold: The score at which the logged P, R and F1 are read.
+    """
+
+    recall_grid: np.ndarray
+    pr_precision: np.ndarray
+    score_grid: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    n_gt: np.ndarray
+    score_threshold: float
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, Any], score_threshold: float) -> DetectionCurves:
+        """The curves of an ``ap_per_class`` result."""
+        return cls(
+            recall_grid=stats["recall_grid"],
+            pr_precision=stats["pr_precision"],
+            score_grid=stats["score_grid"],
+            precision=stats["p_curve"],
+            recall=stats["r_curve"],
+            f1=stats["f1_curve"],
+            n_gt=stats["n_gt"],
+            score_threshold=float(score_threshold),
+        )
+
+    @property
+    def present(self) -> np.ndarray:
+        """np.ndarray[C] bool: classes with ground truth."""
+        return self.n_gt > 0
+
+    def _mean(self, rows: np.ndarray) -> np.ndarray:
+        if not self.present.any():
+            return np.zeros(rows.shape[1])
+        return rows[self.present].mean(0)
+
+    @property
+    def ap50(self) -> np.ndarray:
+        """np.ndarray[C]: AP@0.5 per class (nan without ground truth)."""
+        return self.pr_precision.mean(1)
+
+    @property
+    def map50(self) -> float:
+        """mAP@0.5: the mean AP@0.5 over classes with ground truth (0 if none)."""
+        return float(self._mean(self.pr_precision).mean())
+
+    def mean_pr_precision(self) -> np.ndarray:
+        """np.ndarray[101]: the all-classes precision-recall curve (its mean is mAP@0.5)."""
+        return self._mean(self.pr_precision)
+
+    def mean_f1(self) -> np.ndarray:
+        """np.ndarray[N]: the all-classes F1 curve, the mean of the per-class F1 curves."""
+        return self._mean(self.f1)
+
+    def best_f1(self, class_index: int | None = None) -> tuple[float, float]:
+        """The highest F1 on the score grid and the score where it is reached.
+
+        Args:
+            class_index: A class, or None for the all-classes curve.
+
+        Returns:
+            ``(f1, score)``; the lowest such score on ties, (nan, nan) for a class
+            without ground truth.
+        """
+        curve = self.mean_f1() if class_index is None else self.f1[class_index]
+        if np.all(np.isnan(curve)):
+            return float("nan"), float("nan")
+        best = int(np.nanargmax(curve))
+        return float(curve[best]), float(self.score_grid[best])
 
 
 class DetectionMetrics(Metric):
@@ -267,13 +438,6 @@ class DetectionMetrics(Metric):
         self.add_state("pred_cls", default=[], dist_reduce_fx="cat")
         self.add_state("target_cls", default=[], dist_reduce_fx="cat")
 
-    def _check_classes(self, cls: Tensor, what: str, image: int) -> None:
-        if cls.numel() and (cls.min() < 0 or cls.max() >= self.num_classes or (cls != cls.round()).any()):
-            raise DataError(
-                f"DetectionMetrics.update: {what} of image {image} has class ids outside "
-                f"0..{self.num_classes - 1}: {sorted(set(cls.tolist()))[:10]}"
-            )
-
     def update(self, preds: list[Tensor], targets: list[Tensor]) -> None:
         """Add one batch.
 
@@ -283,21 +447,8 @@ class DetectionMetrics(Metric):
             targets: Per image Tensor[M, 5] of (class, x1, y1, x2, y2) in the
                 same pixel frame.
         """
-        if len(preds) != len(targets):
-            raise DataError(
-                f"DetectionMetrics.update: {len(preds)} prediction tensors for {len(targets)} target tensors"
-            )
         tps, confs, pcls, tcls = [], [], [], []
-        for i, (pred, target) in enumerate(zip(preds, targets)):
-            pred = pred.detach().reshape(0, 6) if pred.numel() == 0 else pred.detach()
-            target = target.detach().reshape(0, 5) if target.numel() == 0 else target.detach()
-            if pred.ndim != 2 or pred.shape[1] != 6 or target.ndim != 2 or target.shape[1] != 5:
-                raise DataError(
-                    f"DetectionMetrics.update: image {i} needs pred Tensor[K, 6] and target Tensor[M, 5], "
-                    f"got {tuple(pred.shape)} and {tuple(target.shape)}"
-                )
-            self._check_classes(pred[:, 5], "pred", i)
-            self._check_classes(target[:, 0], "target", i)
+        for pred, target in checked_detections(preds, targets, self.num_classes, "DetectionMetrics.update"):
             tps.append(match_predictions(pred, target, self.iou_thresholds).to(self.device, torch.uint8))
             confs.append(pred[:, 4].to(self.device, torch.float32))
             pcls.append(pred[:, 5].to(self.device, torch.int64))
@@ -350,6 +501,14 @@ class DetectionMetrics(Metric):
             "ap50_per_class": torch.from_numpy(stats["ap50"]).float(),
         }
 
+    def curves(self) -> DetectionCurves:
+        """Every curve of everything this process has seen since the last reset, for plots.
+
+        Unlike ``compute`` it does not gather other DDP ranks' states: call it
+        where one process evaluated the whole set.
+        """
+        return DetectionCurves.from_stats(self._stats(), self.score_threshold)
+
     def pr_curves(self) -> tuple[Tensor, Tensor]:
         """Precision-recall curves at IoU 0.5, for plots.
 
@@ -366,3 +525,17 @@ class DetectionMetrics(Metric):
                 torch.from_numpy(stats["pr_precision"]).float(),
             )
         return self._curves
+
+    def per_class(self) -> dict[str, np.ndarray]:
+        """Per-class figures of everything this process has seen since the last reset.
+
+        Unlike ``compute`` it does not gather other DDP ranks' states: call it where one
+        process evaluated the whole set (`val`).
+
+        Returns:
+            np.ndarray[C] each: ``precision``, ``recall``, ``f1`` (at the score
+            threshold), ``ap50``, ``ap50_95`` (nan for classes without ground truth)
+            and ``n_gt`` (ground truths per class, int).
+        """
+        stats = self._stats()
+        return {k: stats[k] for k in ("precision", "recall", "f1", "ap50", "ap50_95", "n_gt")}

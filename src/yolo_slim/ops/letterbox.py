@@ -50,6 +50,7 @@ def letterbox(
     new_shape: int | tuple[int, int],
     color: tuple[int, int, int] = (114, 114, 114),
     scaleup: bool = True,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, LetterboxInfo]:
     """Resize an image keeping its aspect ratio and pad it to ``new_shape``.
 
@@ -59,10 +60,13 @@ def letterbox(
         color: Padding value per channel.
         scaleup: If False, images smaller than ``new_shape`` are only padded,
             never enlarged.
+        out: Write into this np.ndarray[new_h, new_w, 3] uint8 (e.g. a view into
+            a preallocated input tensor) instead of a new array: the image is
+            resized straight into place and only the padding is filled, no copy.
 
     Returns:
-        The letterboxed np.ndarray[new_h, new_w, 3] uint8 (a new array) and the
-        ``LetterboxInfo`` needed to map boxes back.
+        The letterboxed np.ndarray[new_h, new_w, 3] uint8 (``out`` if given) and
+        the ``LetterboxInfo`` needed to map boxes back.
     """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         desc = f"{image.dtype} array of shape {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
@@ -70,22 +74,51 @@ def letterbox(
     h, w = image.shape[:2]
     if h == 0 or w == 0:
         raise DataError(f"letterbox: image has an empty side, shape {image.shape}")
-    new_h, new_w = _as_hw(new_shape)
+    info, (resized_h, resized_w) = letterbox_geometry((h, w), new_shape, scaleup)
+    new_h, new_w = info.new_shape
+    if out is None:
+        out = np.empty((new_h, new_w, 3), dtype=np.uint8)
+    elif out.shape != (new_h, new_w, 3) or out.dtype != np.uint8:
+        raise YoloSlimError(f"letterbox: out must be a uint8 array of shape {(new_h, new_w, 3)}, got {out.dtype} {out.shape}")
+    left, top = int(info.pad_x), int(info.pad_y)
+    fill = np.asarray(color, dtype=np.uint8)
+    out[:top], out[top + resized_h :] = fill, fill
+    out[top : top + resized_h, :left], out[top : top + resized_h, left + resized_w :] = fill, fill
+    roi = out[top : top + resized_h, left : left + resized_w]
+    if (resized_w, resized_h) == (w, h):
+        roi[...] = image
+    else:
+        resized = cv2.resize(image, (resized_w, resized_h), dst=roi, interpolation=cv2.INTER_LINEAR)
+        if resized is not roi:  # OpenCV could not write into this view: copy
+            roi[...] = resized
+    return out, info
 
+
+def letterbox_geometry(
+    image_hw: tuple[int, int], new_shape: int | tuple[int, int], scaleup: bool = True
+) -> tuple[LetterboxInfo, tuple[int, int]]:
+    """Where ``letterbox`` puts an image of ``image_hw``, without touching pixels.
+
+    Args:
+        image_hw: (height, width) of the image, pixels, both > 0.
+        new_shape: Target size, an int for a square or (height, width), pixels.
+        scaleup: If False, images smaller than ``new_shape`` are never enlarged.
+
+    Returns:
+        The ``LetterboxInfo`` and the (height, width) the image is resized to
+        before padding.
+    """
+    h, w = image_hw
+    new_h, new_w = _as_hw(new_shape)
     scale = min(new_h / h, new_w / w)
     if not scaleup:
         scale = min(scale, 1.0)
     resized_w = max(1, min(new_w, round(w * scale)))
     resized_h = max(1, min(new_h, round(h * scale)))
-    if (resized_w, resized_h) != (w, h):
-        image = cv2.resize(image, (resized_w, resized_h), interpolation=cv2.INTER_LINEAR)
-
     left = (new_w - resized_w) // 2
     top = (new_h - resized_h) // 2
-    out = np.empty((new_h, new_w, 3), dtype=np.uint8)
-    out[:] = np.asarray(color, dtype=np.uint8)
-    out[top : top + resized_h, left : left + resized_w] = image
-    return out, LetterboxInfo(scale=float(scale), pad_x=float(left), pad_y=float(top), new_shape=(new_h, new_w))
+    info = LetterboxInfo(scale=float(scale), pad_x=float(left), pad_y=float(top), new_shape=(new_h, new_w))
+    return info, (resized_h, resized_w)
 
 
 def boxes_to_original(boxes_xyxy: BoxesT, info: LetterboxInfo, orig_hw: tuple[int, int]) -> BoxesT:

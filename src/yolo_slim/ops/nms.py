@@ -1,9 +1,12 @@
 """Non-maximum suppression for decoded YOLO outputs.
 
-Candidate filtering (objectness, class scores, box sizes) is vectorised in
-torch; the suppression itself is OpenCV's ``cv2.dnn.NMSBoxes`` /
-``cv2.dnn.NMSBoxesBatched`` (class-aware), so no torchvision is needed and the
-same code serves the torch model and the OpenVINO runtime (``nms_numpy``).
+One implementation in NumPy and OpenCV serves the torch model and the OpenVINO
+runtime: candidate filtering (objectness, class scores, box sizes) is vectorised
+NumPy, the suppression itself is OpenCV's ``cv2.dnn.NMSBoxes`` /
+``cv2.dnn.NMSBoxesBatched`` (class-aware). ``non_max_suppression`` drops rows below
+the objectness threshold on the tensor's own device first, so only candidates
+travel to the host. No torch op runs on the deploy path (``nms_numpy``): torch's
+intra-op thread pool would contend with the inference engine's threads.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ import torch
 from torch import Tensor
 
 from yolo_slim.errors import YoloSlimError
-from yolo_slim.ops.boxes import xywh_to_xyxy
 
 #: Most candidates handed to OpenCV per image (highest scores first).
 MAX_CANDIDATES = 30000
+_EMPTY = np.zeros((0, 6), dtype=np.float32)
 
 
 def _check_thresholds(conf_thres: float, iou_thres: float, max_det: int) -> None:
@@ -29,62 +32,61 @@ def _check_thresholds(conf_thres: float, iou_thres: float, max_det: int) -> None
         raise YoloSlimError(f"non_max_suppression: max_det must be >= 1, got {max_det}")
 
 
-def _candidates(pred: Tensor, conf_thres: float, multi_label: bool, max_wh: float) -> Tensor:
+def _candidates(pred: np.ndarray, conf_thres: float, multi_label: bool, max_wh: float) -> np.ndarray:
     """Filter one image's raw rows into scored candidates.
 
     Args:
-        pred: Tensor[N, 5 + C] of (cx, cy, w, h, objectness, class probs).
+        pred: np.ndarray[N, 5 + C] float32 of (cx, cy, w, h, objectness, class probs).
 
     Returns:
-        Tensor[K, 6] of (x1, y1, x2, y2, score, class), unsorted, float32.
+        np.ndarray[K, 6] float32 of (x1, y1, x2, y2, score, class), unsorted.
     """
-    pred = pred.float()
+    pred = pred[pred[:, 4] > conf_thres]  # the cheap test first: most rows go here
     wh = pred[:, 2:4]
-    ok = (pred[:, 4] > conf_thres) & (wh > 0).all(1) & (wh <= max_wh).all(1) & torch.isfinite(pred[:, :5]).all(1)
+    ok = (wh > 0).all(1) & (wh <= max_wh).all(1) & np.isfinite(pred[:, :5]).all(1)
     pred = pred[ok]
-    boxes = xywh_to_xyxy(pred[:, :4])
+    half = pred[:, 2:4] / 2
+    boxes = np.concatenate((pred[:, :2] - half, pred[:, :2] + half), axis=1)
     obj = pred[:, 4:5]
     scores = obj * pred[:, 5:] if pred.shape[1] > 5 else obj
     if multi_label:
-        rows, cls = (scores > conf_thres).nonzero(as_tuple=True)
+        rows, cls = np.nonzero(scores > conf_thres)
         score = scores[rows, cls]
     else:
-        score, cls = scores.max(1)
-        rows = (score > conf_thres).nonzero(as_tuple=True)[0]
+        cls = scores.argmax(1)
+        score = scores[np.arange(len(scores)), cls]
+        rows = np.nonzero(score > conf_thres)[0]
         score, cls = score[rows], cls[rows]
-    return torch.cat((boxes[rows], score[:, None], cls[:, None].float()), dim=1)
+    return np.concatenate((boxes[rows], score[:, None], cls[:, None].astype(np.float32)), axis=1).astype(np.float32, copy=False)
 
 
-def _suppress(cand: Tensor, iou_thres: float, max_det: int, agnostic: bool) -> Tensor:
+def _suppress(cand: np.ndarray, iou_thres: float, max_det: int, agnostic: bool) -> np.ndarray:
     """Run OpenCV NMS on candidates and return the kept rows by score, desc.
 
     Args:
-        cand: Tensor[K, 6] on the CPU, as returned by ``_candidates``.
+        cand: np.ndarray[K, 6], as returned by ``_candidates``.
 
     Returns:
-        Tensor[<=max_det, 6].
+        np.ndarray[<=max_det, 6] float32.
     """
     if cand.shape[0] > MAX_CANDIDATES:
-        cand = cand[cand[:, 4].topk(MAX_CANDIDATES).indices]
+        cand = cand[np.argsort(-cand[:, 4], kind="stable")[:MAX_CANDIDATES]]
     if cand.shape[0] == 0:
-        return cand
-    xyxy = cand[:, :4].double().numpy()
+        return _EMPTY.copy()
+    xyxy = cand[:, :4].astype(np.float64)
     # NMSBoxesBatched separates classes by shifting boxes class_id * (max coord + 1),
     # which lets classes overlap when coordinates are negative (boxes past the
     # top-left edge). A common translation keeps IoU and makes all coordinates >= 0.
     xyxy = xyxy - min(float(xyxy[:, :2].min()), 0.0)
     xywh = np.concatenate((xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]), axis=1)
-    scores = cand[:, 4].numpy().astype(np.float32)
+    scores = cand[:, 4].astype(np.float32)
     # Scores were thresholded already (all > conf_thres >= 0); OpenCV keeps score > 0.
     if agnostic:
         keep = cv2.dnn.NMSBoxes(xywh, scores, 0.0, float(iou_thres))
     else:
-        classes = cand[:, 5].numpy().astype(np.int32)
-        keep = cv2.dnn.NMSBoxesBatched(xywh, scores, classes, 0.0, float(iou_thres))
-    keep = torch.as_tensor(np.asarray(keep, dtype=np.int64).reshape(-1))
-    kept = cand[keep]
-    order = kept[:, 4].argsort(descending=True, stable=True)[:max_det]
-    return kept[order]
+        keep = cv2.dnn.NMSBoxesBatched(xywh, scores, cand[:, 5].astype(np.int32), 0.0, float(iou_thres))
+    kept = cand[np.asarray(keep, dtype=np.int64).reshape(-1)]
+    return kept[np.argsort(-kept[:, 4], kind="stable")[:max_det]]
 
 
 def non_max_suppression(
@@ -127,8 +129,9 @@ def non_max_suppression(
     out = []
     with torch.no_grad():
         for image_pred in pred.detach():
-            cand = _candidates(image_pred, conf_thres, multi_label, max_wh).cpu()
-            out.append(_suppress(cand, iou_thres, max_det, agnostic).to(device))
+            rows = image_pred[image_pred[:, 4] > conf_thres].float().cpu().numpy()
+            kept = _suppress(_candidates(rows, conf_thres, multi_label, max_wh), iou_thres, max_det, agnostic)
+            out.append(torch.from_numpy(kept).to(device))
     return out
 
 
@@ -159,5 +162,6 @@ def nms_numpy(
     if not isinstance(pred, np.ndarray) or pred.ndim != 2 or pred.shape[-1] < 5:
         shape = pred.shape if hasattr(pred, "shape") else type(pred).__name__
         raise YoloSlimError(f"nms_numpy: expected np.ndarray[N, 5 + C], got {shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(pred))[None]
-    return non_max_suppression(tensor, conf_thres, iou_thres, multi_label, max_det, agnostic, max_wh)[0].numpy()
+    _check_thresholds(conf_thres, iou_thres, max_det)
+    rows = np.asarray(pred, dtype=np.float32)
+    return _suppress(_candidates(rows, conf_thres, multi_label, max_wh), iou_thres, max_det, agnostic)

@@ -14,8 +14,10 @@ from typing import Any
 
 import cv2
 
+from yolo_slim.config.devices import openvino_device
 from yolo_slim.model import load_model
 from yolo_slim.metrics.evaluate import evaluate_model
+from yolo_slim.metrics.plots import plot_pr_curves
 from yolo_slim.pipeline.measure import (
     cost_row,
     interleaved_latency,
@@ -23,22 +25,22 @@ from yolo_slim.pipeline.measure import (
     openvino_engine,
     torch_engine,
 )
-from yolo_slim.pipeline.stages import StageContext, _common, _data_overrides, compose_task
+from yolo_slim.pipeline.stages import StageContext, baseline_config
 
 ENGINES = ("pytorch", "onnxruntime", "openvino_fp32", "openvino_fp16", "openvino_int8")
 
 
 def _validation_batches(ctx: StageContext) -> tuple[list[Any], Any]:
-    from hydra.utils import instantiate
+    """The pipeline's validation set at its input size, loaded with the baseline stage's loader settings."""
+    from yolo_slim.config.datasets import build_datamodule
 
-    cfg = compose_task("train", [*_common(ctx), *_data_overrides(ctx, "train"), "data.num_workers=0", f"data.img_size={ctx.cfg.img_size}"])
-    datamodule = instantiate(cfg.data)
+    datamodule = build_datamodule(baseline_config(ctx), int(ctx.img_size), num_workers=0)
     datamodule.prepare_data()
     datamodule.setup("validate")
     return list(datamodule.val_dataloader()), datamodule
 
 
-def _models(ctx: StageContext) -> dict[str, tuple[str, str]]:
+def benchmark_models(ctx: StageContext) -> dict[str, tuple[str, str]]:
     """Model name -> (cfg, weights) of the trained models present in the results."""
     sources = {"baseline": ("baseline", "best_weights"), "sparse": ("sparsity", "last_weights"), "slim": ("finetune", "best_weights")}
     return {name: (ctx.need(stage, "cfg"), ctx.need(stage, key)) for name, (stage, key) in sources.items() if stage in ctx.results}
@@ -51,17 +53,20 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
 
     out = ctx.stage_dir("benchmark")
     out.mkdir(parents=True, exist_ok=True)
-    hw = (int(ctx.cfg.img_size), int(ctx.cfg.img_size))
+    hw = (int(ctx.img_size), int(ctx.img_size))
     batches, datamodule = _validation_batches(ctx)
     b = ctx.cfg.benchmark
+    e = ctx.cfg.eval
+    device = openvino_device(ctx.cfg.deploy_device)
     rows: dict[str, dict[str, Any]] = {}
     gammas = {}
     engines = {}
     models = {}
-    for name, (model_cfg, weights) in _models(ctx).items():
+    for name, (model_cfg, weights) in benchmark_models(ctx).items():
         model = load_model(model_cfg, weights, img_size=hw[0])
         models[name] = model
-        quality = evaluate_model(model, batches, model.num_classes, score_threshold=float(b.score_threshold), curves=True)
+        quality = evaluate_model(model, batches, model.num_classes, score_threshold=float(e.score_threshold), conf_thres=float(e.conf_thres),
+                                 iou_thres=float(e.iou_thres), max_det=int(e.max_det), curves=True)
         rows[name] = {**quality, **cost_row(model.cfg, hw), "cfg": model_cfg, "weights": weights}
         gammas[name] = gamma_vector(model, select_bn_layers(model, "prunable"))
         engines[f"{name}/pytorch"] = torch_engine(model, hw)
@@ -73,7 +78,7 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
         for precision in ("fp32", "fp16", "int8"):
             xml = exported.get(f"{name}_{precision}_xml")
             if xml:
-                engines[f"{name}/openvino_{precision}"] = openvino_engine(xml, hw)
+                engines[f"{name}/openvino_{precision}"] = openvino_engine(xml, hw, device)
                 metrics = ctx.results["export"]["metrics"]
                 deployed[f"{name}/openvino_{precision}"] = {
                     k: metrics.get(f"{name}_{precision}/{precision}_{k}") for k in ("precision", "recall", "mAP50")
@@ -88,56 +93,21 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
         if engine == "pytorch":
             rows[name]["latency_ms"] = ms
     plots = {"gamma": str(plot_gamma_histograms({f"{k} (prunable |gamma|)": v for k, v in gammas.items()}, out / "gamma_hist.png"))}
-    plots["pr"] = str(_plot_pr(rows, datamodule.class_names, out / "pr_curves.png"))
+    pr = {name: (row["pr_recall"], row["pr_precision"]) for name in ("baseline", "slim") if (row := rows.get(name))}
+    plots["pr"] = str(plot_pr_curves(pr, datamodule.class_names, out / "pr_curves.png"))
     slim_xml = exported.get("slim_fp32_xml")
     if slim_xml:
-        plots["sample"] = str(_sample(slim_xml, datamodule, out / "sample_detections.jpg"))
+        plots["sample"] = str(_sample(slim_xml, datamodule, out / "sample_detections.jpg", device))
     return {"rows": rows, "deployed": deployed, "artifacts": plots}
 
 
-def _plot_pr(rows: dict[str, dict[str, Any]], names, path: Path) -> Path:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from yolo_slim.io.atomic import write_atomic
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for model_name in ("baseline", "slim"):
-        row = rows.get(model_name)
-        if not row:
-            continue
-        recall = np.asarray(row["pr_recall"])
-        for k, precision in enumerate(row["pr_precision"]):
-            precision = np.asarray(precision, dtype=float)
-            if np.all(np.isnan(precision)):
-                continue
-            style = "-" if model_name == "baseline" else "--"
-            ax.plot(recall, precision, style, label=f"{model_name}: {names[k] if k < len(names) else k}")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title("Precision-recall at IoU 0.5")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return write_atomic(path, buffer.getvalue())
-
-
-def _sample(xml: str, datamodule, path: Path) -> Path:
+def _sample(xml: str, datamodule, path: Path, device: str) -> Path:
     from yolo_slim.io.atomic import write_atomic
     from yolo_slim.deploy.detector import OpenVINODetector
     from yolo_slim.deploy.writers import draw_detections
 
     image = cv2.imread(str(datamodule.val_dataloader().dataset.images[0]), cv2.IMREAD_COLOR)
-    detector = OpenVINODetector(xml, conf_thres=0.25, iou_thres=0.45)
+    detector = OpenVINODetector(xml, device=device, conf_thres=0.25, iou_thres=0.45)
     drawn = draw_detections(image, detector.detect(image), datamodule.class_names)
     ok, encoded = cv2.imencode(".jpg", drawn)
     return write_atomic(path, encoded.tobytes())

@@ -76,12 +76,12 @@ def onnxruntime_engine(onnx_path, hw: tuple[int, int]) -> Callable[[], Any]:
     return lambda: session.run(None, {name: x})
 
 
-def openvino_engine(xml_path, hw: tuple[int, int]) -> Callable[[], Any]:
-    """One OpenVINO CPU inference (latency hint) of a zero batch-1 input."""
+def openvino_engine(xml_path, hw: tuple[int, int], device: str = "CPU") -> Callable[[], Any]:
+    """One OpenVINO inference (latency hint) of a zero batch-1 input on `device` (CPU, GPU, AUTO)."""
     import openvino as ov
 
     core = ov.Core()
-    compiled = core.compile_model(str(xml_path), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    compiled = core.compile_model(str(xml_path), device, {"PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
     x = np.zeros((1, 3, *hw), dtype=np.float32)
     return lambda: request.infer({0: x})

@@ -46,7 +46,7 @@ def _train_row(ctx, stage: str, model: str) -> dict[str, Any] | None:
     m = result.get("metrics", {})
     row = {k: m.get(f"val/{k}") for k in ("precision", "recall", "mAP50")}
     cfg = load_cfg(result["artifacts"]["cfg"])
-    row.update(cost_row(cfg, (int(ctx.cfg.img_size), int(ctx.cfg.img_size))))
+    row.update(cost_row(cfg, (int(ctx.img_size), int(ctx.img_size))))
     return row
 
 
@@ -127,18 +127,52 @@ def _deploy_section(ctx) -> list[str]:
     return lines
 
 
+def _anchor_phrase(anchors: dict[str, Any] | None) -> str:
+    if not anchors:
+        return "-"
+    fit = anchors.get("fit")
+    if not fit:
+        return f"{anchors['used']} ({anchors['reason']})"
+    cur, new = fit.get("current") or {}, fit["fitted"]
+    figures = (f"BPR {cur.get('bpr', float('nan')):.3f} -> {new['bpr']:.3f}, mean IoU {cur.get('mean_iou', float('nan')):.3f} -> "
+               f"{new['mean_iou']:.3f}")
+    return f"{anchors['used']}: {figures} ({anchors['reason']})"
+
+
+def _training_section(ctx) -> list[str]:
+    """Each training stage's budget, the steps it took and the convergence verdict; the gate's checks."""
+    rows = []
+    for stage in ("baseline", "sparsity", "finetune"):
+        training = ctx.results.get(stage, {}).get("training")
+        if not training:
+            continue
+        budget, conv = training.get("budget") or {}, training.get("convergence") or {}
+        line = str(budget.get("line", "-")).split(": ", 1)[-1]
+        rows.append(f"| {stage} | {line} | {training.get('steps_done', '-')} ({training.get('epochs_done', '-')} epochs) | "
+                    f"{conv.get('verdict', '-')} | {_anchor_phrase(training.get('anchors'))} |")
+    lines = ["## Training budgets and convergence", ""]
+    if not rows:
+        return lines + ["(no training stage has run)", ""]
+    lines += ["| stage | budget (optimizer steps) | steps done | verdict | anchors |", "|---|---|---|---|---|", *rows, ""]
+    for stage, check in ctx.gate.items():
+        state = "passed" if check["passed"] else ("FAILED: the run stopped here" if check["enforced"] else "FAILED, pruned anyway (gate=false)")
+        lines.append(f"- Gate before pruning the {stage} model: {state}. {check['line']}")
+    return lines + ([""] if ctx.gate else [])
+
+
 def write_report(ctx) -> Path:
     """Write `REPORT.md` into the run dir from the finished stages' results."""
-    cfg = ctx.cfg
     done = [f"`{name}` ({result.get('seconds', 0):.0f} s)" for name, result in ctx.results.items()]
     total = sum(result.get("seconds", 0) for result in ctx.results.values())
     lines = [
         "# yolo_slim pipeline report",
         "",
-        f"Run dir `{ctx.run_dir}`; dataset `{cfg.dataset}`; input {cfg.img_size}x{cfg.img_size}.",
+        f"Run dir `{ctx.run_dir}`; data `{ctx.data}`; input {ctx.img_size}x{ctx.img_size}; "
+        f"training and pruning on device={ctx.cfg.device}, OpenVINO on deploy_device={ctx.cfg.deploy_device}.",
         f"Stages finished: {', '.join(done) or 'none'}; {total / 60:.1f} min of stage time in all.",
         "",
     ]
+    lines += _training_section(ctx)
     for stage, model, title in (("baseline", "baseline", "Baseline"), ("sparsity", "sparse", "After sparsity training")):
         row = _train_row(ctx, stage, model)
         lines += [f"## {title}", ""]

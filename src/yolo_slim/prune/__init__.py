@@ -6,7 +6,11 @@
 - `surgery`: `apply_plan` builds the compact cfg, weights and model;
 - `mask`: the gamma-masked network (the compact one's reference, cheap to evaluate);
 - `recalibrate`: BatchNorm statistics re-estimation after surgery.
+
+The package is also the pruning task: ``yolo_slim.prune(cfg)`` runs `yolo_slim.api.prune`.
 """
+
+from yolo_slim.api import callable_package
 
 from yolo_slim.prune.importance import coupled_scores, get_importance, register_importance
 from yolo_slim.prune.mask import mask_model
@@ -21,6 +25,8 @@ from yolo_slim.prune.plan import (
 )
 from yolo_slim.prune.recalibrate import recalibrate_bn
 from yolo_slim.prune.surgery import apply_plan, apply_plan_arrays
+
+callable_package(__name__)
 
 __all__ = [
     "PrunePlan",

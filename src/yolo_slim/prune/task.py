@@ -8,8 +8,13 @@ configured, optionally re-calibrates BatchNorm, and writes into the run dir:
 `train.py experiment=*_finetune weights=...` loads), `plan.json`, `report.json` and
 `report.md` (one row before, one after: P, R, mAP@0.5, params, .weights size,
 latency, BFLOPs; with `prune.latency.report` also the OpenVINO FP32 batch-1 latency on
-`prune.latency.device`, measured and predicted by the latency table).
-`data.data=none` (or `~data`) gives a cost-only report.
+`prune.latency.device`, measured and predicted by the latency table). `data=none` gives
+a cost-only report.
+
+The config is validated first (`yolo_slim.config.validate_config`). The model is
+evaluated at one size: `img_size` when given, else the model's own (the cfg's `[net]`
+size, or the size a `.ckpt` was trained at; `yolo_slim.config.sizes`), and the
+evaluation images are loaded at that size; `pruned.cfg` keeps it.
 
 `prune.search=true` first finds the optimal pruning point itself (the strongest
 `global_percent`, or `shortcuts` for `prune=layer`, whose masked mAP@0.5 stays within
@@ -30,18 +35,23 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra.utils
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
+from yolo_slim.config import validate_config
+from yolo_slim.config.datasets import build_datamodule, has_data
+from yolo_slim.config.devices import torch_device
+from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.cfg import write_cfg_text
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.io.checkpoint import write_model_checkpoint
+from yolo_slim.io.staging import staged_outputs
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.metrics.cost import count_cost, measure_latency
 from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.model import Darknet, load_model
+from yolo_slim.progress import progress_task, track
 from yolo_slim.prune.mask import mask_model
 from yolo_slim.latency import network_latency, table_from_config
 from yolo_slim.prune.latency_plan import plan_latency_pruning
@@ -85,11 +95,11 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     if mode == "layer":
         return plan_layer_pruning(model, int(p.shortcuts), graph)
     if mode == "latency":
-        ms = p.get("latency_budget_ms")
+        ms = p.latency_budget_ms
         return plan_latency_pruning(
-            model, graph, table=table_from_config(p.get("latency") or {}), budget=None if ms is not None else p.get("latency_budget"),
+            model, graph, table=table_from_config(p.latency), budget=None if ms is not None else float(p.latency_budget),
             budget_ms=None if ms is None else float(ms), layer_keep=kw["layer_keep"], importance=kw["importance"],
-            aggregate=kw["aggregate"], units=bool(p.get("latency_units", True)), rounds=int(p.get("latency_rounds", 4)),
+            aggregate=kw["aggregate"], units=bool(p.latency_units), rounds=int(p.latency_rounds),
         )
     return plan_layer_channel_pruning(model, int(p.shortcuts), graph, **kw)
 
@@ -103,9 +113,8 @@ def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Dark
     Returns:
         What was measured on (the table's device identity and file).
     """
-    node = p.get("latency") or {}
-    table = table_from_config(node)
-    results = network_latency({k: m.cpu() for k, m in models.items()}, table, runs=int(node.get("report_runs", 30)))
+    table = table_from_config(p.latency)
+    results = network_latency({k: m.cpu() for k, m in models.items()}, table, runs=int(p.latency.report_runs))
     for name, result in results.items():
         rows[name]["ov_latency_ms"] = result.measured_ms
         rows[name]["ov_latency_pred_ms"] = result.predicted_ms
@@ -122,10 +131,12 @@ def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], p
     return "\n".join(lines) + "\n"
 
 
-def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig) -> dict[str, float]:
+def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progress: str | None = None) -> dict[str, float]:
     """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`
-    (a DataLoader or any iterable of its batches, e.g. a cached list)."""
-    result = evaluate_model(model, loader, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
+    (a DataLoader or any iterable of its batches, e.g. a cached list); `progress` names
+    the evaluation in a progress bar and the log (`yolo_slim.progress`)."""
+    batches = track(loader, progress) if progress else loader
+    result = evaluate_model(model, batches, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
     return {k: result[k] for k in ("precision", "recall", "mAP50", "mAP50_95")}
 
 
@@ -182,24 +193,27 @@ def run_search(
     axis = search_axis(p)
     o = p.get("search_options") or {}
     integer = axis == "shortcuts"
+    cast = int if integer else float
     low = o.get("low")
     high = o.get("high")
     resolution = o.get("resolution")
-    low = 0 if low is None else low
-    high = (len(graph.units) if integer else 0.95) if high is None else high
-    resolution = (1 if integer else 0.01) if resolution is None else resolution
+    low = 0 if low is None else cast(low)
+    high = (len(graph.units) if integer else 0.95) if high is None else cast(high)
+    resolution = (1 if integer else 0.01) if resolution is None else cast(resolution)
     hw = model.cfg.input_hw
 
     def point(value: float) -> dict[str, float]:
         plan = make_plan(model, OmegaConf.merge(p, {axis: value}), graph)
-        quality = evaluate(mask_model(model, plan, graph=graph), batches, model.num_classes, e)
+        quality = evaluate(mask_model(model, plan, graph=graph), batches, model.num_classes, e, f"prune: evaluate {axis}={value:g}")
         cost = count_cost(compact_cfg(graph, plan), hw)
+        points.advance(detail=f"{axis}={value:g}: mAP@0.5 {quality['mAP50']:.4f}")
         return {**quality, "bflops": cost.bflops, "params": float(cost.params)}
 
-    result = search_strongest(
-        point, reference_map, tolerance=float(p.get("tolerance", 0.01)), low=low, high=high,
-        coarse=int(o.get("coarse", 5)), resolution=resolution, integer=integer, axis=axis,
-    )
+    with progress_task(f"prune: search {axis}") as points:
+        result = search_strongest(
+            point, reference_map, tolerance=float(p.get("tolerance", 0.01)), low=low, high=high,
+            coarse=int(o.get("coarse", 5)), resolution=resolution, integer=integer, axis=axis,
+        )
     for pt in result.points:
         _log.info("search %s=%s: mAP@0.5 %s %s", axis, pt.value, "-" if pt.mAP50 is None else f"{pt.mAP50:.4f}", "ok" if pt.ok else "too low")
     return result
@@ -240,41 +254,38 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         PruneError, ConfigError, CfgError, WeightsError: bad requests, one message each.
     """
+    cfg = validate_config(cfg, "prune")
     out = _output_dir(cfg)
     inputs = [Path(str(x)).resolve() for x in (cfg.model.cfg, cfg.get("weights"), cfg.prune.get("plan")) if x and Path(str(x)).exists()]
     for name in OUTPUT_NAMES:
         if (out / name).resolve() in inputs:
             raise PruneError(f"output {out / name} is an input of this run; choose another output directory (hydra.run.dir=...)")
-    pl.seed_everything(int(cfg.get("seed", 0)), verbose=False)
-    data_cfg = cfg.get("data")
-    if data_cfg is not None and str(data_cfg.get("data", "")).lower() in ("none", "null", ""):
-        data_cfg = None  # data.data=none: cost-only report
+    pl.seed_everything(int(cfg.seed), verbose=False)
     datamodule = None
-    img_size = cfg.get("img_size")
     p = cfg.prune
-    n_recal = int(p.get("recalibrate_bn", 0) or 0)
-    if p.get("search") and data_cfg is None:
-        raise ConfigError("prune.search=true needs a dataset to score settings on (data.data is none)")
-    if data_cfg is not None:
-        datamodule = hydra.utils.instantiate(data_cfg)
+    n_recal = int(p.recalibrate_bn)
+    if p.search and not has_data(cfg.data):
+        raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
+    img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images
+    if has_data(cfg.data):
+        datamodule = build_datamodule(cfg, img_size)
         datamodule.prepare_data()
         datamodule.setup("fit" if n_recal else "validate")  # the training set only for BN re-calibration
-        img_size = img_size or int(data_cfg.img_size)
-    classes = cfg.model.get("classes") or (datamodule.num_classes if datamodule is not None else None)
-    model = load_model(str(cfg.model.cfg), cfg.get("weights"), classes, img_size)
-    device = str(cfg.get("device", "cpu"))
+    classes = cfg.model.classes or (datamodule.num_classes if datamodule is not None else None)
+    model = load_model(cfg.model.cfg, cfg.weights, classes, img_size)
+    device = torch_device(cfg.device)
     model.to(device)
     hw = model.cfg.input_hw
-    runs = int(cfg.get("latency_runs", 20))
+    runs = int(cfg.latency_runs)
 
-    e = cfg.get("eval", {})
+    e = cfg.eval
     graph = build_graph(model.cfg)
     quality = {}
     val: list[Any] = []
     search = None
     if datamodule is not None:
-        val = list(datamodule.val_dataloader())  # decoded and letterboxed once, reused by every evaluation
-        quality["original"] = evaluate(model, val, model.num_classes, e)
+        val = list(track(datamodule.val_dataloader(), "prune: load validation images"))  # decoded and letterboxed once, reused by every evaluation
+        quality["original"] = evaluate(model, val, model.num_classes, e, "prune: evaluate original")
     if p.get("search"):
         search = run_search(model, graph, p, val, quality["original"]["mAP50"], e)
         if search.best is None:
@@ -285,27 +296,23 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
             )
         p = OmegaConf.merge(p, {search.axis: search.best})
     plan = make_plan(model, p, graph)
-    artifacts = {"plan": save_plan(plan, out / "plan.json")}
     if datamodule is not None:
-        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e)
+        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e, "prune: evaluate masked")
     compact = apply_plan(model.cpu(), plan, graph=graph).to(device)
     model.to(device)
     if n_recal and datamodule is not None:
         recalibrate_bn(compact, datamodule.train_dataloader(), n_recal)
     if datamodule is not None:
-        quality["pruned"] = evaluate(compact, val, compact.num_classes, e)
+        quality["pruned"] = evaluate(compact, val, compact.num_classes, e, "prune: evaluate pruned")
 
     rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
-    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if (p.get("latency") or {}).get("report") else None
+    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if p.latency.report else None
     model.to(device)
     compact.to(device)
     if "masked" in quality:
         rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
 
     compact.cpu()
-    artifacts["cfg"] = compact.to_cfg(out / "pruned.cfg")
-    artifacts["weights"] = compact.save_darknet_weights(out / "pruned.weights")
-    artifacts["ckpt"] = write_model_checkpoint(out / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg))
     mode = "plan" if p.get("plan") else str(p.get("mode"))
     setting = setting_label(plan.to_dict(), mode)
     report = {
@@ -313,10 +320,21 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
         "search": search.to_dict() if search is not None else None, "openvino": ov_device,
     }
-    artifacts["report_json"] = write_atomic(out / "report.json", json.dumps(report, indent=1) + "\n")
     md = _markdown(rows, hw, device, plan) + (_latency_markdown(rows, ov_device, plan) if ov_device else "")
     md += _search_markdown(search) if search is not None else ""
-    artifacts["report_md"] = write_atomic(out / "report.md", md)
+    # all outputs go to a staging folder and move into `out` together, so an error or an
+    # interrupt (Ctrl-C, SIGTERM) leaves no partial set behind (yolo_slim.io.staging)
+    with staged_outputs(out) as stage:
+        staged = {
+            "plan": save_plan(plan, stage.path / "plan.json"),
+            "cfg": compact.to_cfg(stage.path / "pruned.cfg"),
+            "weights": compact.save_darknet_weights(stage.path / "pruned.weights"),
+            "ckpt": write_model_checkpoint(stage.path / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg)),
+            "report_json": write_atomic(stage.path / "report.json", json.dumps(report, indent=1) + "\n"),
+            "report_md": write_atomic(stage.path / "report.md", md),
+        }
+        stage.commit()
+    artifacts = {name: stage.final(path) for name, path in staged.items()}
 
     before, after = rows["original"], rows["pruned"]
     metrics = {

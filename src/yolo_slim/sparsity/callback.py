@@ -55,6 +55,11 @@ class BNSparsity(Callback):
         predict_percents: global percents whose post-pruning BFLOPs are logged.
         plot_path: where to save the before/after gamma PNG (default: the trainer's
             log dir, `gamma_hist.png`).
+        reference_steps: the optimizer steps `s` was chosen for. A run of another
+            length uses ``s * reference_steps / steps`` (its
+            ``trainer.estimated_stepping_batches``), so every gamma gets the same total
+            push ``s * steps`` towards zero however the budget turned out (with SGD
+            the shrink of an unimportant gamma is lr times that sum); None: `s` as given.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class BNSparsity(Callback):
         log_every_n_epochs: int = 1,
         predict_percents: Sequence[float] = (0.5, 0.7, 0.9),
         plot_path: str | None = None,
+        reference_steps: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(s, (int, float)) or s < 0:
@@ -74,10 +80,14 @@ class BNSparsity(Callback):
             raise ConfigError(f"BNSparsity scope={scope!r} is not supported; expected one of {', '.join(SCOPES)}")
         if log_every_n_epochs < 1:
             raise ConfigError(f"BNSparsity log_every_n_epochs={log_every_n_epochs} must be >= 1")
+        if reference_steps is not None and (isinstance(reference_steps, bool) or not isinstance(reference_steps, int) or reference_steps < 1):
+            raise ConfigError(f"BNSparsity reference_steps={reference_steps!r} must be an integer >= 1 or null")
         bad = [p for p in predict_percents if not 0.0 <= p < 1.0]
         if bad:
             raise ConfigError(f"BNSparsity predict_percents {bad} must lie in [0, 1)")
         self.s = float(s)
+        self.base_s = float(s)
+        self.reference_steps = reference_steps
         self.scope = scope
         self.ignore = tuple(int(i) for i in ignore)
         if schedule is None:
@@ -104,7 +114,13 @@ class BNSparsity(Callback):
             raise ConfigError(f"BNSparsity: scope {self.scope!r} selects no BatchNorm layer in {model.cfg.source}")
         if self.initial_gammas is None:
             self.initial_gammas = gamma_vector(model, self.layer_ids)
-        log.info("BNSparsity: s=%g on %d BatchNorm layers (scope %s, schedule %s)", self.s, len(self.layer_ids), self.scope, self.schedule.kind)
+        scaled = ""
+        total = trainer.estimated_stepping_batches
+        if self.reference_steps is not None and total and total != float("inf"):
+            self.s = self.base_s * self.reference_steps / float(total)
+            scaled = f" (s={self.base_s:g} is for {self.reference_steps} steps; this run has {int(total)})"
+        log.info("BNSparsity: s=%g on %d BatchNorm layers (scope %s, schedule %s)%s", self.s, len(self.layer_ids), self.scope,
+                 self.schedule.kind, scaled)
 
     def _progress(self, trainer: Trainer) -> float:
         total = trainer.estimated_stepping_batches

@@ -5,26 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
-
-
-def write_image(path: Path, height: int = 48, width: int = 64, seed: int = 0) -> Path:
-    """Writes a random-colour image (PNG or JPEG by suffix) and returns its path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    if not cv2.imwrite(str(path), image):
-        raise RuntimeError(f"cannot write {path}")
-    return path
-
-
-def write_label(path: Path, lines: Sequence[str]) -> Path:
-    """Writes a label file with the given lines."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    return path
+from datafiles import write_coco, write_image, write_label
 
 
 @pytest.fixture
@@ -45,5 +27,34 @@ def make_split(tmp_path: Path) -> Callable[..., list[Path]]:
                 write_label(base / "labels" / split / f"{i:03d}.txt", lines)
             images.append(image)
         return images
+
+    return make
+
+
+@pytest.fixture
+def coco_split(tmp_path: Path) -> Callable[..., Path]:
+    """Returns ``make(json_path, image_folder, n_images=3)``: images on disk plus a COCO json naming them.
+
+    Categories have the ids 7 ("truck") and 3 ("car"), deliberately out of order;
+    image 0 has a car and a truck (and a crowd region), image 1 a car, the last
+    image nothing (a negative). Images are 64 x 48 (w x h) PNGs.
+    """
+
+    def make(json_path: Path, image_folder: Path, n_images: int = 3, prefix: str = "") -> Path:
+        images, annotations = [], []
+        for i in range(n_images):
+            name = f"{prefix}{i:03d}.png"
+            write_image(image_folder / name, height=48, width=64, seed=i)
+            images.append({"id": 100 + i, "file_name": name, "width": 64, "height": 48})
+        annotations = [
+            {"id": 1, "image_id": 100, "category_id": 3, "bbox": [8.0, 4.0, 16.0, 12.0], "iscrowd": 0},
+            {"id": 2, "image_id": 100, "category_id": 7, "bbox": [30, 20, 20, 24], "iscrowd": 0},
+            {"id": 3, "image_id": 100, "category_id": 3, "bbox": [0, 0, 64, 48], "iscrowd": 1},
+            {"id": 4, "image_id": 101, "category_id": 3, "bbox": [40, 10, 10, 10]},
+        ]
+        categories = [{"id": 7, "name": "truck", "supercategory": "vehicle"},
+                      {"id": 3, "name": "car", "supercategory": "vehicle"}]
+        annotations = [a for a in annotations if a["image_id"] < 100 + n_images]
+        return write_coco(json_path, images, annotations, categories)
 
     return make

@@ -33,6 +33,16 @@ def test_read_data_file_resolves_paths_and_skips_comments(tmp_path: Path) -> Non
     assert spec.source == data
 
 
+def test_data_and_names_files_saved_with_a_byte_order_mark_are_read(tmp_path: Path) -> None:
+    _dataset(tmp_path)
+    (tmp_path / "obj.names").write_text("person\ncar\n", encoding="utf-8-sig")
+    data = tmp_path / "obj.data"
+    data.write_text("classes=2\ntrain=train.txt\nvalid=val.txt\nnames=obj.names\n", encoding="utf-8-sig")
+    assert data.read_bytes().startswith(b"\xef\xbb\xbf")
+    spec = read_data_file(data)
+    assert spec.classes == 2 and spec.names == ("person", "car")
+
+
 def test_read_data_file_falls_back_to_current_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _dataset(tmp_path)
     sub = tmp_path / "cfg"

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 SQUARE_CFG = """
 [net]
@@ -79,12 +78,12 @@ def export_square(tmp: Path, **export_overrides) -> Path:
     """Export the square detector (torchscript exporter, dynamic batch and spatial) into `tmp/ir`."""
     from yolo_slim.export.task import export
 
+    from app_configs import compose_config
+
     _, cfg_path, weights = build_square_model(tmp)
-    conf = OmegaConf.load(Path(__file__).parents[3] / "conf" / "export" / "default.yaml")
-    conf.update({"img_size": 128, "exporter": "torchscript", "dynamic": ["batch", "spatial"], "out_dir": str(tmp / "ir")})
-    for k, v in export_overrides.items():
-        conf[k] = v
-    cfg = OmegaConf.create({"model": {"cfg": str(cfg_path), "classes": None}, "weights": str(weights), "data": None, "names": ["square"], "seed": 0, "export": conf})
+    export_keys = {"exporter": "torchscript", "dynamic": ["batch", "spatial"], **export_overrides}
+    cfg = compose_config("export", values={"model": {"cfg": str(cfg_path)}, "weights": str(weights), "names": ["square"], "img_size": 128,
+                                           "paths": {"output_dir": str(tmp / "ir")}, "export": export_keys})
     _, artifacts = export(cfg)
     return artifacts["xml"]
 

@@ -1,4 +1,4 @@
-"""detect.py's command line: `model=PATH` is the IR (not the conf/model group), `ir=` its alias, the issue's exact command."""
+"""detect.py's command line: `weights=PATH` is the IR, the old `model=`/`ir=` spellings are answered with it, the issue's command."""
 
 from __future__ import annotations
 
@@ -10,44 +10,38 @@ import cv2
 import numpy as np
 import pytest
 from conftest import centre_inside, square_frame
-from omegaconf import OmegaConf
 
 ROOT = Path(__file__).parents[3]
 HW = (120, 160)
 BOXES = [(10, 10, 50, 50), (100, 60, 140, 100), (20, 70, 60, 110), (70, 20, 110, 60)]
 
 
-def test_model_override_is_a_value_not_a_group():
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(ROOT / "conf" / "detect"), version_base="1.3"):
-        cfg = compose("detect", overrides=["model=PATH/model.xml", "source=[a.mp4,b.mp4,c.mp4,d.mp4]", "mode=mosaic"])
-    assert cfg.model == "PATH/model.xml" and list(cfg.source) == ["a.mp4", "b.mp4", "c.mp4", "d.mp4"] and cfg.mode == "mosaic"
-
-
-def test_model_path_alias_and_errors():
-    from yolo_slim.deploy.task import model_path
+def test_weights_is_the_ir_and_the_old_spellings_say_so(tmp_path):
+    from yolo_slim.config.command import check_command
     from yolo_slim.errors import ConfigError
 
-    assert model_path(OmegaConf.create({"model": None, "ir": "x/model.xml"})) == Path("x/model.xml")
-    assert model_path(OmegaConf.create({"model": "x/model.xml", "ir": "x/model.xml"})) == Path("x/model.xml")
-    with pytest.raises(ConfigError, match="set model=PATH"):
-        model_path(OmegaConf.create({"model": None, "ir": None}))
-    with pytest.raises(ConfigError, match="name different IRs"):
-        model_path(OmegaConf.create({"model": "a.xml", "ir": "b.xml"}))
+    checked = check_command("detect", ["weights=PATH/model.xml", "source=[a.mp4,b.mp4,c.mp4,d.mp4]", "mode=mosaic", "device=AUTO"], ROOT / "conf")
+    cfg = checked.cfg
+    assert cfg.weights == "PATH/model.xml" and list(cfg.source) == ["a.mp4", "b.mp4", "c.mp4", "d.mp4"] and cfg.mode == "mosaic"
+    assert cfg.device == "auto"  # lower-cased; the OpenVINO device AUTO at run time
+    for old in ("model", "ir"):
+        with pytest.raises(ConfigError, match=rf"^{old}=PATH/model.xml: this is weights=PATH/model.xml now"):
+            check_command("detect", [f"{old}=PATH/model.xml", "source=a.mp4"], ROOT / "conf")
+    with pytest.raises(ConfigError, match=r"^output.dir=x: this is paths.output_dir=x now"):
+        check_command("detect", ["weights=a.xml", "source=a.mp4", "output.dir=x"], ROOT / "conf")
 
 
 @pytest.mark.openvino
 @pytest.mark.slow
 def test_issue_command_mosaic(square_ir, tmp_path):
-    """`python detect.py model=PATH/model.xml source=[a.mp4,b.mp4,c.mp4,d.mp4] mode=mosaic`, verbatim, in a subprocess
-    (slow: a fresh interpreter imports torch and OpenVINO; `test_model_override_is_a_value_not_a_group` covers the parsing)."""
+    """`python detect.py weights=PATH/model.xml source=[a.mp4,b.mp4,c.mp4,d.mp4] mode=mosaic`, verbatim, in a subprocess
+    (slow: a fresh interpreter imports torch and OpenVINO; `test_weights_is_the_ir_and_the_old_spellings_say_so` covers the parsing)."""
     for k, name in enumerate("abcd"):
         writer = cv2.VideoWriter(str(tmp_path / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, HW[::-1])
         for _ in range(3):
             writer.write(square_frame(HW, BOXES[k]))
         writer.release()
-    cmd = [sys.executable, str(ROOT / "detect.py"), f"model={square_ir}", "source=[a.mp4,b.mp4,c.mp4,d.mp4]", "mode=mosaic",
+    cmd = [sys.executable, str(ROOT / "detect.py"), f"weights={square_ir}", "source=[a.mp4,b.mp4,c.mp4,d.mp4]", "mode=mosaic",
            "progress=false", "hydra.run.dir=run"]
     done = subprocess.run(cmd, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
+from app_configs import compose_config
 
 pytestmark = pytest.mark.openvino
 
@@ -107,12 +107,9 @@ num=6
 """
 
 
-def _cfg(tmp: Path, model: str, **export):
-    conf = OmegaConf.load(ROOT / "conf" / "export" / "default.yaml")
-    conf.update({"out_dir": str(tmp / "out")})
-    for k, v in export.items():
-        conf[k] = v
-    return OmegaConf.create({"model": {"cfg": model, "classes": None}, "weights": None, "data": None, "names": None, "seed": 0, "export": conf})
+def _cfg(tmp: Path, model: str, img_size: int | None = None, **export):
+    """The real export config for `model`, writing into tmp/out; `export` sets export.* keys."""
+    return compose_config("export", values={"model": {"cfg": model}, "img_size": img_size, "paths": {"output_dir": str(tmp / "out")}, "export": export})
 
 
 def _random_bn(model):
@@ -156,7 +153,7 @@ def test_odd_channel_cfg_dynamo_dynamic_batch(tmp_path):
     _random_bn(model)
     weights = tmp_path / "odd.weights"
     model.save_darknet_weights(weights)
-    cfg = _cfg(tmp_path, str(cfg_path), img_size=96, batch=2, dynamic=["batch"], exporter="dynamo")
+    cfg = _cfg(tmp_path, str(cfg_path), batch=2, dynamic=["batch"], exporter="dynamo")  # img_size: the cfg's 96
     cfg.weights = str(weights)
     cfg.names = ["cat", "dog"]
     from yolo_slim.export.task import export
@@ -194,6 +191,35 @@ def test_yolov4_tiny_split_routes_batch2(tmp_path):
     _check_ir_parity(model, artifacts["xml"], batch=2, hw=64)
 
 
+def test_checkpoint_exports_its_ema_weights_at_its_training_size(tmp_path):
+    """`export.py weights=last.ckpt` with no model.cfg: the checkpoint's own cfg (trained at 96 px) and its EMA weights."""
+    from yolo_slim.darknet.cfg import parse_cfg_text, with_input_size, write_cfg_text
+    from yolo_slim.export.meta import read_meta
+    from yolo_slim.export.task import export
+    from yolo_slim.io.checkpoint import CFG_KEY
+    from yolo_slim.model import Darknet
+
+    trained = with_input_size(parse_cfg_text(ODD_CFG), 96)
+    raw, ema = Darknet(trained), Darknet(trained)
+    _random_bn(ema)
+    torch.manual_seed(5)
+    for p in ema.parameters():  # EMA weights clearly unlike the raw ones
+        p.data.normal_(0.0, 0.3)
+    state = {**{f"model.{k}": v for k, v in raw.state_dict().items()}, **{f"ema.module.{k}": v for k, v in ema.state_dict().items()}}
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": state, CFG_KEY: write_cfg_text(trained)}, ckpt)
+    cfg = _cfg(tmp_path, None, exporter="torchscript")
+    cfg.weights = str(ckpt)
+    metrics, artifacts = export(cfg)
+    assert metrics["export/ir_parity/ok"] == 1.0
+    meta = read_meta(artifacts["meta"])
+    assert meta["input_size"] == [96, 96] and meta["weights"] == str(ckpt) and meta["random_init"] is False
+    _check_ir_parity(ema, artifacts["xml"], batch=1, hw=96)
+    x = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert not np.allclose(raw.eval()(x).numpy(), _ir_output(artifacts["xml"], x.numpy()), atol=1e-2)  # not the raw weights
+
+
 def _image_folder(tmp: Path, n: int = 6) -> Path:
     folder = tmp / "calib"
     folder.mkdir()
@@ -217,10 +243,10 @@ def test_fp16_and_graph_nms(tmp_path):
     cfg_path.write_text(ODD_CFG)
     folder = _image_folder(tmp_path)
     base = _cfg(tmp_path, str(cfg_path), img_size=96, exporter="torchscript", formats=["openvino"])
-    base.dataset = str(folder)
+    base.data = str(folder)
 
     fp16 = base.copy()
-    fp16.export.precision, fp16.export.out_dir = "fp16", str(tmp_path / "fp16")
+    fp16.export.precision, fp16.paths.output_dir = "fp16", str(tmp_path / "fp16")
     _, art16 = export(fp16)
     assert "onnx" not in art16
     consts = [op for op in ov.Core().read_model(str(art16["xml"])).get_ops() if op.get_type_name() == "Constant"]
@@ -229,7 +255,8 @@ def test_fp16_and_graph_nms(tmp_path):
     shutil.copy(art16["meta"], host_xml.parent / "meta.json")  # same model, host NMS; precision is informational
 
     nms = base.copy()
-    nms.export.update({"nms": "graph", "out_dir": str(tmp_path / "nms"), "conf_thres": 0.2})
+    nms.export.update({"nms": "graph", "conf_thres": 0.2})
+    nms.paths.output_dir = str(tmp_path / "nms")
     _, artn = export(nms)
     img = cv2.imread(str(next(folder.iterdir())))
     graph_det = OpenVINODetector(artn["xml"])
@@ -251,9 +278,10 @@ def test_int8_quantization(tmp_path):
     cfg_path = tmp_path / "odd.cfg"
     cfg_path.write_text(ODD_CFG)
     base = _cfg(tmp_path, str(cfg_path), img_size=96, exporter="torchscript", formats=["openvino"])
-    base.dataset = str(_image_folder(tmp_path))
+    base.data = str(_image_folder(tmp_path))
     int8 = base.copy()
-    int8.export.update({"precision": "int8", "out_dir": str(tmp_path / "int8"), "calibration_images": 4})
+    int8.export.update({"precision": "int8", "calibration_images": 4})
+    int8.paths.output_dir = str(tmp_path / "int8")
     metrics, art8 = export(int8)
     assert metrics["export/calibration_images"] == 4
     types = {op.get_type_name() for op in ov.Core().read_model(str(art8["xml"])).get_ops()}
@@ -269,9 +297,13 @@ def test_int8_quantization(tmp_path):
 
 
 def test_bad_options(tmp_path):
-    from yolo_slim.errors import ConfigError, ExportError
+    from yolo_slim.errors import ConfigError, ExportError, YoloSlimError
     from yolo_slim.export.task import export
 
+    with pytest.raises(ConfigError, match=r"export.py needs model.cfg=NAME_OR_PATH \(a zoo name or .cfg file\), or weights=PATH.ckpt"):
+        export(_cfg(tmp_path, None))
+    with pytest.raises(YoloSlimError, match=r"img_size=100: input size 100x100 is not a multiple of 32, the network's largest stride"):
+        export(_cfg(tmp_path, "yolov4-tiny", img_size=100))
     with pytest.raises(ConfigError, match="export.precision"):
         export(_cfg(tmp_path, "yolov4-tiny", precision="int4"))
     with pytest.raises(ConfigError, match="export.formats"):

@@ -57,7 +57,7 @@ def test_checkpoint_of_another_architecture_is_a_weights_error(tmp_path: Path) -
         small.load_initial_weights(path, cutoff=10)
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="not a readable checkpoint"):
+    with pytest.raises(WeightsError, match=r"bad.ckpt: not a yolo_slim checkpoint \(not a torch.save file of tensors, or corrupted\)"):
         small.load_initial_weights(bad)
 
 

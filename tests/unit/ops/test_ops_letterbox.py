@@ -72,3 +72,19 @@ def test_bad_inputs() -> None:
         letterbox(np.zeros((10, 10, 3), dtype=np.uint8), 0)
     with pytest.raises(YoloSlimError, match=r"\[N, 4\]"):
         boxes_to_original(np.zeros((2, 6)), LetterboxInfo(1.0, 0.0, 0.0, (32, 32)), (32, 32))
+
+
+def test_letterbox_into_a_given_buffer_matches_and_reuses_it() -> None:
+    from yolo_slim.ops.letterbox import letterbox_geometry
+
+    rng = np.random.default_rng(0)
+    buf = np.zeros((64, 64, 3), np.uint8)
+    for hw in [(48, 64), (80, 40), (30, 30), (64, 64), (64, 20)]:  # geometry changes between calls: old pixels must not survive
+        image = rng.integers(0, 255, (*hw, 3), dtype=np.uint8)
+        expected, info = letterbox(image, 64, color=(1, 2, 3))
+        out, info_out = letterbox(image, 64, color=(1, 2, 3), out=buf)
+        assert out is buf and info_out == info
+        np.testing.assert_array_equal(buf, expected)
+        assert letterbox_geometry(hw, 64)[0] == info
+    with pytest.raises(YoloSlimError, match=r"out must be a uint8 array of shape \(64, 64, 3\)"):
+        letterbox(image, 64, out=np.zeros((64, 64, 3), np.float32))

@@ -23,7 +23,7 @@ def _cfg(out: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(
             config_name="prune",
-            overrides=["data.data=none", "latency_runs=1", "prune.latency.report=false", "model.cfg=yolov4-tiny", "model.classes=2", "img_size=64", f"paths.output_dir={out}", *overrides],
+            overrides=["data=none", "latency_runs=1", "prune.latency.report=false", "model.cfg=yolov4-tiny", "model.classes=2", "img_size=64", f"paths.output_dir={out}", *overrides],
         )
 
 

@@ -1,0 +1,129 @@
+"""How every command ends: one line for a user's mistake or an interrupt, never a traceback.
+
+`run_command(body, "export")` runs a command's body (the task call) with SIGTERM and
+SIGHUP turned into exceptions, like Ctrl-C already is, so the clean-up of every
+temporary file and staging folder (`yolo_slim.io.atomic.temporary_path`,
+`yolo_slim.io.staging.staged_outputs`) runs whichever way a command is stopped. Then:
+
+- a `YoloSlimError` prints ``error: <message>`` and exits 2;
+- Ctrl-C, SIGTERM or SIGHUP prints ``export: interrupted by SIGINT; ...`` and exits
+  128 + the signal number (130, 143, 129), as shells report a killed command.
+
+Lightning catches Ctrl-C inside ``Trainer.fit`` itself (it tears down and calls
+``sys.exit(1)``); the guard knows a signal arrived and reports it the same way.
+SIGKILL cannot be caught: nothing can clean up after it, which is why every output is
+written to a temporary name first and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import NoReturn, TypeVar
+
+from yolo_slim.errors import YoloSlimError
+
+T = TypeVar("T")
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+_received: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when SIGTERM or SIGHUP arrives (Ctrl-C raises KeyboardInterrupt).
+
+    A subclass of KeyboardInterrupt, so code that treats Ctrl-C specially (Lightning's
+    graceful shutdown, DataLoader workers) treats these signals the same way.
+
+    Attributes:
+        signum: the signal that arrived.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _handler(signum: int, frame: object) -> None:
+    _received.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def interrupts_raise() -> Iterator[None]:
+    """Within the block, SIGINT, SIGTERM and SIGHUP raise in the main thread.
+
+    Outside the main thread (where Python cannot set handlers) the block runs unchanged.
+    The previous handlers come back when the block ends.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    del _received[:]
+    for signum in _SIGNALS:
+        signal.signal(signum, _handler)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def interrupted_exit(name: str, signum: int) -> NoReturn:
+    """Print the one line of an interrupted command and exit 128 + `signum`."""
+    print(
+        f"{name}: interrupted by {signal.Signals(signum).name}; temporary files removed, no partial outputs written",
+        file=sys.stderr,
+        flush=True,
+    )
+    raise SystemExit(128 + signum)
+
+
+def error_exit(error: YoloSlimError) -> NoReturn:
+    """Print ``error: <message>`` and exit 2."""
+    print(f"error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def run_command(body: Callable[[], T], name: str, on_error: Callable[[YoloSlimError], T] | None = None) -> T:
+    """Run a command's body with one-line endings for errors and interrupts.
+
+    Args:
+        body: the work (e.g. ``lambda: export(cfg)``).
+        name: the command, for the interrupt line (``export``, ``train``, ...).
+        on_error: what to do with a `YoloSlimError` instead of `error_exit` (prune's
+            multirun records the failure and lets the other jobs go on).
+
+    Returns:
+        What `body` returns (or `on_error`).
+
+    Raises:
+        SystemExit: 2 after a `YoloSlimError`, 128 + signal number after an interrupt.
+    """
+    with interrupts_raise():
+        try:
+            return body()
+        except YoloSlimError as error:
+            if on_error is not None:
+                return on_error(error)
+            error_exit(error)
+        except KeyboardInterrupt as stop:
+            interrupted_exit(name, getattr(stop, "signum", signal.SIGINT))
+        except SystemExit:
+            if not _received:
+                raise
+            interrupted_exit(name, _received[-1])  # Lightning's own Ctrl-C handling ends in sys.exit(1)
+
+
+def command_status(body: Callable[[], int], name: str) -> int:
+    """`run_command` for commands that return their exit status instead of exiting
+    (``python -m yolo_slim``): 2 after a `YoloSlimError`, 128 + signal after an interrupt."""
+    try:
+        return run_command(body, name)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else 1

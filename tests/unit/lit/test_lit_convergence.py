@@ -1,0 +1,121 @@
+"""The still-improving rule on scripted val mAP@0.5 histories, the trend against an independent
+least-squares fit, and Lightning's EarlyStopping wired from a budget on a module whose
+validation reports a scripted history."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from yolo_slim.lit.budget import TrainingData, plan_budget
+from yolo_slim.lit.convergence import ConvergenceMonitor, EvalPoint, assess_convergence, linear_trend
+from yolo_slim.train_task import budget_callbacks
+
+
+def _points(values, every: int = 7) -> list[EvalPoint]:
+    return [EvalPoint(step=(i + 1) * every, epoch=i + 1, map50=float(v)) for i, v in enumerate(values)]
+
+
+def _noisy(base, seed: int = 0, sd: float = 0.01) -> np.ndarray:
+    return np.asarray(base) + np.random.default_rng(seed).normal(0.0, sd, len(base))
+
+
+def test_linear_trend_matches_scipys_regression() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    pts = _points(_noisy(np.linspace(0.1, 0.3, 20), seed=3))
+    slope, se = linear_trend(pts)
+    ref = stats.linregress([p.step for p in pts], [p.map50 for p in pts])
+    assert slope == pytest.approx(ref.slope, rel=1e-9) and se == pytest.approx(ref.stderr, rel=1e-9)
+    assert linear_trend(pts[:2]) is None
+
+
+def test_a_noisy_plateau_has_converged() -> None:
+    rise = np.minimum(np.linspace(0.0, 1.2, 120), 0.3)  # learns in 30 validations, then 90 on a plateau
+    result = assess_convergence(_points(_noisy(rise, sd=0.01)), window_steps=300, min_delta=0.005)
+    assert result.converged and not result.still_improving
+    assert result.verdict.startswith("converged: the last 300 steps added")
+    assert abs(result.trend_rise) < 2 * result.trend_se + 0.005
+
+
+def test_a_rising_run_is_still_improving() -> None:
+    steady = np.linspace(0.05, 0.35, 60)  # still climbing at the end of its budget
+    result = assess_convergence(_points(_noisy(steady, seed=1)), window_steps=140, min_delta=0.005)
+    assert result.still_improving
+    assert "still improving" in result.verdict and f"step {result.best_step}" in result.verdict
+    assert result.recent_gain > 0.005
+
+
+def test_a_late_trend_without_a_new_best_is_still_improving() -> None:
+    # dropped after an early spike, now climbing back steadily but still below it
+    values = [0.2, 0.32] + list(np.linspace(0.1, 0.3, 40))
+    result = assess_convergence(_points(values), window_steps=140, min_delta=0.005)
+    assert result.recent_gain < 0 and result.trend_rise > 2 * result.trend_se
+    assert result.still_improving and result.verdict.startswith("still improving: val mAP@0.5 rose")
+
+
+def test_early_stopped_runs_converged_and_short_runs_cannot_tell() -> None:
+    stopped = assess_convergence(_points([0.1, 0.2, 0.25, 0.24, 0.23]), window_steps=21, stopped_early=True)
+    assert stopped.converged and stopped.verdict.startswith("converged: early stop at step 35 (epoch 5)")
+    short = assess_convergence(_points([0.01, 0.02]), window_steps=21)
+    assert short.still_improving and "too few to see a plateau" in short.verdict
+    none = assess_convergence([], window_steps=21)
+    assert none.status == "unvalidated" and not none.converged and not none.still_improving
+
+
+class _Scripted(pl.LightningModule):
+    """A one-parameter module whose validation logs a scripted val/mAP50 per epoch."""
+
+    def __init__(self, values) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.values = list(values)
+
+    def training_step(self, batch, batch_idx):
+        return (self.w * batch[0]).sum()
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def on_validation_epoch_end(self):
+        value = self.values[min(self.current_epoch, len(self.values) - 1)]
+        self.log_dict({"val/mAP50": torch.tensor(value), "val/recall": torch.tensor(value)})
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def _fit(tmp_path: Path, values, settings) -> tuple[pl.Trainer, ConvergenceMonitor, dict]:
+    data = TrainingData(images=16, boxes=16, classes=1, batch_size=4)  # 4 steps an epoch
+    budget = plan_budget(settings, data)
+    callbacks = budget_callbacks(budget, tmp_path)
+    loader = DataLoader(TensorDataset(torch.ones(16, 1)), batch_size=4)
+    trainer = pl.Trainer(max_epochs=budget.epochs, callbacks=callbacks, accelerator="cpu", logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path, num_sanity_val_steps=0)
+    trainer.fit(_Scripted(values), loader, loader)
+    monitor = next(cb for cb in callbacks if isinstance(cb, ConvergenceMonitor))
+    return trainer, monitor, json.loads((tmp_path / "convergence.json").read_text())
+
+
+def test_early_stopping_follows_the_budgets_patience(tmp_path: Path) -> None:
+    values = [0.1, 0.2, 0.3, 0.31, 0.302, 0.305, 0.29, 0.3, 0.304, 0.3, 0.3, 0.3, 0.3]
+    # patience 8 steps = 2 epochs of 4 steps: best (0.31, epoch 4) + 0.005 is never beaten -> stop after epoch 6
+    trainer, monitor, written = _fit(tmp_path, values, {"steps": 200, "warmup_steps": 0, "patience_steps": 8, "min_delta": 0.005})
+    assert trainer.current_epoch == 6 and trainer.global_step == 24
+    assert monitor.result.stopped_early and monitor.result.converged
+    assert written["status"] == "converged" and len(written["history"]) == 6 and written["best_step"] == 16
+
+
+def test_a_run_that_ends_at_its_cap_while_rising_says_so(tmp_path: Path) -> None:
+    values = [0.05 * (i + 1) for i in range(10)]
+    trainer, monitor, written = _fit(tmp_path, values, {"steps": 40, "warmup_steps": 0, "patience_steps": 8, "min_delta": 0.005})
+    assert trainer.global_step == 40 and not monitor.result.stopped_early
+    assert monitor.result.still_improving and written["still_improving"] is True
+    assert math.isclose(written["best_map50"], 0.5, rel_tol=1e-6)
