@@ -183,7 +183,7 @@ def prune_options(**delta):
     return OmegaConf.merge(OmegaConf.load(CONF / "prune" / "channel.yaml"), delta)
 
 
-def _kept_gamma_score(model, batches, num_classes, e):
+def _kept_gamma_score(model, batches, num_classes, e, progress=None):
     """Synthetic quality: the fraction of BN channels whose gamma is not zero."""
     gammas = torch.cat([b.bn.weight.detach().flatten() for b in model.conv_blocks().values() if b.bn is not None])
     return {"mAP50": float((gammas != 0).float().mean()), "precision": 1.0, "recall": 1.0}
@@ -209,7 +209,7 @@ def test_run_search_on_a_small_model_channel_axis(monkeypatch):
 
 
 def test_run_search_on_a_small_model_layer_axis(monkeypatch):
-    def dead_layers(model, batches, num_classes, e):  # quality drops 0.05 per fully-masked BN layer
+    def dead_layers(model, batches, num_classes, e, progress=None):  # quality drops 0.05 per fully-masked BN layer
         dead = sum(int((b.bn.weight == 0).all()) for b in model.conv_blocks().values() if b.bn is not None)
         return {"mAP50": 1.0 - 0.05 * dead}
 
