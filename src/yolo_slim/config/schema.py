@@ -327,7 +327,7 @@ class PruneLatency:
     which `prune=latency` plans with and the report measures both models with."""
 
     report: bool = MISSING
-    device: str = MISSING
+    device: str = MISSING  # auto | cpu | gpu (checked and lower-cased by validate_config)
     threads: Optional[int] = MISSING
     precision: str = MISSING
     cache_dir: Optional[str] = MISSING

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from yolo_slim.config.devices import normalise_device, openvino_device
 from yolo_slim.latency.grid import GridCost, axis_grid
 from yolo_slim.latency.measure import DeviceSettings
 from yolo_slim.latency.network import NetworkLatency, network_latency
@@ -26,23 +27,20 @@ from yolo_slim.latency.table import FixedCost, LatencySource, LatencyTable, defa
 
 
 def table_from_config(node: Mapping[str, Any]) -> LatencyTable:
-    """The latency table a `prune.latency` config node describes (`device`, `threads`,
-    `precision`, `cache_dir`, `runs`, `max_measure_s`; other keys are ignored).
+    """The latency table a `prune.latency` config node describes (`device`: auto | cpu |
+    gpu as every app's `device=`, `threads`, `precision`, `cache_dir`, `runs`,
+    `max_measure_s`; other keys are ignored; `conf/prune/channel.yaml` holds the defaults).
 
     Raises:
-        LatencyError: an unknown device or bad values.
+        ConfigError: a device other than auto, cpu or gpu.
+        LatencyError: a device OpenVINO does not see, or bad values.
     """
     settings = DeviceSettings(
-        device=str(node.get("device", "CPU")),
-        threads=None if node.get("threads") is None else int(node["threads"]),
-        precision=str(node.get("precision", "f32")),
+        device=openvino_device(normalise_device(node["device"], "prune.latency.device")),
+        threads=None if node["threads"] is None else int(node["threads"]),
+        precision=str(node["precision"]),
     )
-    return LatencyTable(
-        settings,
-        node.get("cache_dir"),
-        runs=int(node.get("runs", 10)),
-        max_seconds=float(node.get("max_measure_s", 600)),
-    )
+    return LatencyTable(settings, node["cache_dir"], runs=int(node["runs"]), max_seconds=float(node["max_measure_s"]))
 
 
 __all__ = [
