@@ -50,6 +50,7 @@ from yolo_slim.io.atomic import write_atomic
 from yolo_slim.latency.measure import DeviceSettings, WallTimer, compile_model, describe, fit_line, measure_round_robin
 from yolo_slim.latency.micro import CHAIN_SPEC, chain_model, helper_specs, helpers_model, layer_model
 from yolo_slim.latency.specs import ConvSpec, Spec, spec_key
+from yolo_slim.progress import progress_task
 
 _log = logging.getLogger(__name__)
 
@@ -259,15 +260,21 @@ class LatencyTable:
         wall = dict(wall or {})
         runs = int(runs or self.runs)
         if wall or fixed:
-            result, noisy = self._session(todo, wall, runs)
+            what = ", ".join(f"{n} {kind}" for n, kind in ((len(todo), "layer shapes"), (len(wall), "networks")) if n) or "fixed costs"
+            with progress_task(f"latency table: measure {what} on {self.settings.device}"):
+                result, noisy = self._session(todo, wall, runs)
         else:
             if self._fixed is None:
                 self._session([], {}, runs)
             result, noisy = {}, []
-            for i in range(0, len(todo), self.chunk):
-                if i:  # past the bound, stop between chunks (the first always runs)
-                    self._check_time(len(todo) - i)
-                noisy += self._session(todo[i : i + self.chunk], {}, runs)[1]
+            if todo:
+                with progress_task(f"latency table: measure layer shapes on {self.settings.device}", len(todo)) as shapes:
+                    for i in range(0, len(todo), self.chunk):
+                        if i:  # past the bound, stop between chunks (the first always runs)
+                            self._check_time(len(todo) - i)
+                        chunk = todo[i : i + self.chunk]
+                        noisy += self._session(chunk, {}, runs)[1]
+                        shapes.advance(len(chunk), detail=f"{self.seconds:.0f} s of measuring")
         if noisy:  # samples that disagree: a burst of load hit them, so once more
             _log.info("latency table: measuring %d noisy layer shapes again", len(noisy))
             for i in range(0, len(noisy), self.chunk):

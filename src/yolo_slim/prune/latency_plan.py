@@ -63,6 +63,7 @@ from yolo_slim.latency.table import LatencySource
 from yolo_slim.prune.importance import Importance, coupled_scores, get_importance
 from yolo_slim.prune.plan import PrunePlan, _arrays_and_graph, _check_range, _enforce, plan_from_keep
 from yolo_slim.prune.surgery import compact_cfg
+from yolo_slim.progress import progress_task
 
 _log = logging.getLogger(__name__)
 
@@ -514,24 +515,26 @@ def plan_latency_pruning(
         _log.info("latency plan: the unpruned network's %.3f ms is within the budget of %.3f ms; nothing to cut", baseline_us / 1000, target_us / 1000)
         return plan
     scale = 1.0  # exact / interpolated latency of the last plan
-    for round_ in range(int(rounds)):
-        problem.down(target_us / scale)
-        problem.fill(target_us / scale)
-        problem.fill(target_us / scale, fine=True)
-        keep = problem.keep_mask()
-        _enforce(graph, keep, scores, float(layer_keep), 1)
-        removed = tuple(graph.units[u].layers for u in sorted(problem.removed, key=lambda u: graph.units[u].shortcut))
-        plan = dataclasses.replace(plan_from_keep(graph, keep, **meta), removed_units=removed, shortcuts=len(removed))
-        exact_us = predict_latency(compact_cfg(graph, plan), table, hw).total_us
-        modelled = problem.total_us()
-        _log.info(
-            "latency plan round %d: %d residual units removed, predicted %.3f ms (grid %.3f ms), budget %.3f ms",
-            round_ + 1, len(removed), exact_us / 1000, modelled / 1000, target_us / 1000,
-        )
-        plan = dataclasses.replace(plan, latency_ms=exact_us / 1000.0)
-        if exact_us <= target_us:
-            return plan
-        scale = max(scale * exact_us / target_us, exact_us / modelled)
+    with progress_task("prune: latency plan", int(rounds)) as steps:
+        for round_ in range(int(rounds)):
+            problem.down(target_us / scale)
+            problem.fill(target_us / scale)
+            problem.fill(target_us / scale, fine=True)
+            keep = problem.keep_mask()
+            _enforce(graph, keep, scores, float(layer_keep), 1)
+            removed = tuple(graph.units[u].layers for u in sorted(problem.removed, key=lambda u: graph.units[u].shortcut))
+            plan = dataclasses.replace(plan_from_keep(graph, keep, **meta), removed_units=removed, shortcuts=len(removed))
+            exact_us = predict_latency(compact_cfg(graph, plan), table, hw).total_us
+            modelled = problem.total_us()
+            _log.info(
+                "latency plan round %d: %d residual units removed, predicted %.3f ms (grid %.3f ms), budget %.3f ms",
+                round_ + 1, len(removed), exact_us / 1000, modelled / 1000, target_us / 1000,
+            )
+            plan = dataclasses.replace(plan, latency_ms=exact_us / 1000.0)
+            steps.advance(detail=f"predicted {exact_us / 1000:.3f} ms, budget {target_us / 1000:.3f} ms")
+            if exact_us <= target_us:
+                return plan
+            scale = max(scale * exact_us / target_us, exact_us / modelled)
     raise PruneError(
         f"latency plan: after {rounds} rounds the exact prediction {plan.latency_ms:.3f} ms is still over the budget of "
         f"{target_us / 1000:.3f} ms: the table's costs of neighbouring widths disagree by {scale - 1:.0%} (measured under "
