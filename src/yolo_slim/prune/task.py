@@ -264,6 +264,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     datamodule = None
     p = cfg.prune
     n_recal = int(p.recalibrate_bn)
+    if p.search and p.mode == "latency":
+        raise ConfigError("prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget "
+                          "(sweep budgets with -m prune.latency_budget=0.4,0.5,...)")
     if p.search and not has_data(cfg.data):
         raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images

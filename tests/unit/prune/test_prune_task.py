@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from yolo_slim.darknet.cfg import parse_cfg
-from yolo_slim.errors import PruneError
+from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.io.checkpoint import ema_state_dict, load_matching_state, read_checkpoint
 from yolo_slim.model import Darknet
 from yolo_slim.prune.plan import load_plan
@@ -81,6 +81,8 @@ def test_latency_mode_plans_to_the_budget(tmp_path, monkeypatch):
     assert load_plan(by_ms["plan"]).latency_budget is None
     with pytest.raises(PruneError, match="latency_budget=2.0 is outside"):
         prune(_cfg(tmp_path / "bad", "prune=latency", "prune.latency_budget=2.0"))
+    with pytest.raises(ConfigError, match=r"^prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget"):
+        prune(_cfg(tmp_path / "search", "prune=latency", "prune.search=true"))
 
 
 @pytest.mark.openvino
