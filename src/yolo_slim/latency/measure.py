@@ -92,15 +92,13 @@ def describe(settings: DeviceSettings) -> dict[str, Any]:
     """
     import openvino as ov
 
+    from yolo_slim.deploy.select import device_name
     from yolo_slim.latency.micro import chain_model
 
     core = _core()
     if settings.device.split(".")[0] not in {d.split(".")[0] for d in core.available_devices} and settings.device not in ("AUTO",):
         raise LatencyError(f"latency device {settings.device!r} is not available here; OpenVINO sees {', '.join(core.available_devices)}")
-    try:
-        full_name = str(core.get_property(settings.device, "FULL_DEVICE_NAME"))
-    except RuntimeError:
-        full_name = settings.device
+    full_name = device_name(settings.device) or settings.device
     threads: Any = settings.threads
     if settings.is_cpu:
         compiled = compile_model(chain_model(1), settings)
