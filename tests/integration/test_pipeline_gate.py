@@ -4,6 +4,7 @@ the channel sweep."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,8 @@ def _cfg(tmp: Path, *overrides: str):
         return compose("pipeline", overrides=[*base, *overrides])
 
 
-def test_an_untrained_baseline_is_not_pruned(tmp_path: Path, capsys) -> None:
+def test_an_untrained_baseline_is_not_pruned(tmp_path: Path, caplog) -> None:
+    caplog.set_level(logging.INFO)  # as Hydra's job logging sets the root logger: the runner and tasks log, not print
     with pytest.raises(PipelineError, match=r"^gate: baseline: its best val mAP@0\.5 is 0\.\d{3}, below baseline\.min_map=0\.1: "
                                             r"it has barely learned\. Check the labels .* or prune anyway with gate=false$"):
         run_pipeline(_cfg(tmp_path, "stages=[baseline,sparsity]"))
@@ -36,11 +38,12 @@ def test_an_untrained_baseline_is_not_pruned(tmp_path: Path, capsys) -> None:
     report = (run / "REPORT.md").read_text()
     assert "Gate before pruning the baseline model: FAILED: the run stopped here" in report
     assert "| baseline | up to 2 optimizer steps" in report  # the budget the stage chose
-    out = capsys.readouterr().out
+    out = caplog.text
+    caplog.clear()
     assert "demo_baseline: up to 2 optimizer steps (= 1 epoch of 8 images at 4 images per step" in out
 
     run_pipeline(_cfg(tmp_path, "stages=[baseline,sparsity]", "gate=false"))  # the baseline is reused, sparsity goes on
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "[baseline] already done" in out and "(gate=false: pruning anyway)" in out
     assert (run / "02_sparsity" / "stage.json").is_file()
     assert "FAILED, pruned anyway (gate=false)" in (run / "REPORT.md").read_text()
