@@ -151,8 +151,10 @@ def run_anchors(cfg: DictConfig, run_dir: Path, ckpt_path: Path | None, datamodu
                 demo: bool) -> tuple[AnchorChoice | None, dict[str, Any]]:
     """The run's anchors (`yolo_slim.lit.anchors`) and the model arguments that carry them.
 
-    A new run decides (and records the decision in ``anchors.json``); a resumed run keeps
-    the checkpoint's cfg, and its record when the checkpoint sits in a run dir that has one.
+    A new run decides (`RecordAnchors` records the decision in ``anchors.json`` when fitting
+    starts, after the model's initial weights loaded, so weights that are refused leave no
+    record behind); a resumed run keeps the checkpoint's cfg, and its record when the
+    checkpoint sits in a run dir that has one.
     """
     if ckpt_path is not None:
         # Resuming continues the checkpoint's architecture (e.g. a pruned model) and anchors.
@@ -161,8 +163,22 @@ def run_anchors(cfg: DictConfig, run_dir: Path, ckpt_path: Path | None, datamodu
         return choice, {"cfg_text": read_checkpoint(ckpt_path).get(CFG_KEY)}
     choice = choose_anchors(fit_mode(cfg.model.fit_anchors), model_cfg=str(cfg.model.cfg), weights=cfg.weights, demo_data=demo,
                             spec=datamodule.spec, img_size=img_size, out=run_dir / "model.cfg", seed=int(cfg.seed or 0))
-    write_atomic(run_dir / ANCHORS_NAME, json.dumps(choice.to_dict(), indent=1) + "\n")
     return choice, {"cfg": choice.cfg}
+
+
+class RecordAnchors(pl.Callback):
+    """Writes a new run's anchor decision to ``anchors.json`` when fitting starts (rank 0).
+
+    `on_fit_start` runs after the LightningModule's `setup`, which loads the initial
+    weights: a run refused for its weights leaves no record in its run dir.
+    """
+
+    def __init__(self, choice: AnchorChoice, path: Path) -> None:
+        self.choice, self.path = choice, path
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            write_atomic(self.path, json.dumps(self.choice.to_dict(), indent=1) + "\n")
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -208,6 +224,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     module_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "fit_anchors"}
     model: pl.LightningModule = hydra.utils.instantiate(module_args, **model_kwargs)
     callbacks = _instantiate_all(cfg.get("callbacks")) + budget_callbacks(budget, run_dir)
+    if anchors is not None and ckpt_path is None:
+        callbacks.append(RecordAnchors(anchors, run_dir / ANCHORS_NAME))
     if cfg.trainer.get("enable_progress_bar") is False:
         # trainer.enable_progress_bar=false also turns off the configured Rich bar
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)]
