@@ -6,6 +6,7 @@ the summary's verdict."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,8 @@ def _anchors(cfg_path: Path) -> tuple:
     return tuple(used_anchors(load_cfg(cfg_path)))
 
 
-def test_from_scratch_on_own_data_the_run_fits_and_writes_anchors(tmp_path: Path, own_data: Path, capsys) -> None:
+def test_from_scratch_on_own_data_the_run_fits_and_writes_anchors(tmp_path: Path, own_data: Path, caplog) -> None:
+    caplog.set_level(logging.INFO)  # as Hydra's job logging sets the root logger: the task logs, not prints
     _, art = train(_cfg(tmp_path, own_data, "budget.steps=3", "budget.warmup_steps=1"))
     expected = fit_anchors(resolve_dataset(own_data), 64, 9, seed=0).anchors
     written = _anchors(art["cfg"])
@@ -54,7 +56,7 @@ def test_from_scratch_on_own_data_the_run_fits_and_writes_anchors(tmp_path: Path
     summary = json.loads(art["summary"].read_text())
     anchors = summary["anchors"]
     assert anchors["used"] == "fitted" and anchors["fit"]["fitted"]["mean_iou"] > anchors["fit"]["current"]["mean_iou"]
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "anchors: fitted to the training boxes (training from scratch on this data at 64 px; model.fit_anchors=auto)" in out
     assert "fitted   BPR" in out and "cfg      BPR" in out  # before and after, in the run's log
     # the step budget is the schedule's: 8 images at 8 per step = 1 step an epoch, 3 epochs
@@ -78,13 +80,14 @@ def test_fit_anchors_false_and_the_demo_data_keep_the_cfgs_anchors(tmp_path: Pat
     assert summary["budget"]["origin"]["warmup_steps"] == "demo_data"  # the demo's recipe there
 
 
-def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path: Path, own_data: Path, capsys) -> None:
+def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path: Path, own_data: Path, caplog) -> None:
+    caplog.set_level(logging.INFO)
     # no val mAP@0.5 can beat the first by 0.5: early stop after the patience of 2 steps (2 epochs of 1 step)
     _, art = train(_cfg(tmp_path, own_data, "budget.steps=20", "budget.warmup_steps=0", "budget.patience_steps=2",
                         "budget.min_delta=0.5"))
     summary = json.loads(art["summary"].read_text())
     assert summary["steps_done"] == 3 and summary["budget"]["steps"] == 20
     assert summary["convergence"]["stopped_early"] and summary["convergence"]["status"] == "converged"
-    out = capsys.readouterr().out
+    out = caplog.text
     assert "early stop after 2 steps (2 epochs) without a val mAP@0.5 better by more than 0.5" in out
     assert "converged: early stop at step 3 (epoch 3)" in out
