@@ -22,6 +22,21 @@ SHARED_CFG = Path(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _latency_table_cache(tmp_path_factory):
+    """Latency tables (`yolo_slim.latency`) that tests and the processes they start
+    measure go to a session folder, not the user's cache."""
+    from yolo_slim.latency.table import CACHE_ENV
+
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("latency_cache"))
+    yield
+    if old is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = old
+
+
 @pytest.fixture
 def fixture_path() -> Callable[[str], Path]:
     """`fixture_path("every_layer.cfg")`: a file under tests/fixtures/."""

@@ -36,6 +36,10 @@ class DeployError(YoloSlimError):
     """A deployment artefact (IR, meta.json) or a video source is unusable."""
 
 
+class LatencyError(YoloSlimError):
+    """Latency cannot be measured or predicted (device, table, time bound)."""
+
+
 class ConfigError(YoloSlimError):
     """A Hydra or callback option has a value outside what is allowed."""
 

@@ -322,6 +322,21 @@ class SearchOptions:
 
 
 @dataclass
+class PruneLatency:
+    """`prune.latency`: the OpenVINO latency table of the deployment device (`yolo_slim.latency`),
+    which `prune=latency` plans with and the report measures both models with."""
+
+    report: bool = MISSING
+    device: str = MISSING  # auto | cpu | gpu (checked and lower-cased by validate_config)
+    threads: Optional[int] = MISSING
+    precision: str = MISSING
+    cache_dir: Optional[str] = MISSING
+    runs: int = MISSING
+    report_runs: int = MISSING
+    max_measure_s: float = MISSING
+
+
+@dataclass
 class PruneOptions:
     """`conf/prune/*.yaml`."""
 
@@ -342,6 +357,11 @@ class PruneOptions:
     optimal_axis: str = MISSING  # bflops | latency (yolo_slim.prune.sweep.OPTIMAL_AXES)
     search: bool = MISSING
     search_options: SearchOptions = field(default_factory=SearchOptions)
+    latency_budget: float = MISSING
+    latency_budget_ms: Optional[float] = MISSING
+    latency_units: bool = MISSING
+    latency_rounds: int = MISSING
+    latency: PruneLatency = field(default_factory=PruneLatency)
 
 
 @dataclass

@@ -206,7 +206,7 @@ _DEVICE_KEYS: dict[str, tuple[tuple[str, str | Callable[[DictConfig], str]], ...
     "train": (("device", "torch"),),
     "val": (("device", _model_runtime),),
     "predict": (("device", _model_runtime),),
-    "prune": (("device", "torch"),),
+    "prune": (("device", "torch"), ("prune.latency.device", "openvino")),
     "export": (("device", "openvino"),),
     "detect": (("device", "openvino"),),
     "pipeline": (("device", "torch"), ("deploy_device", "openvino")),
@@ -229,8 +229,9 @@ def validate_config(cfg: DictConfig, app: str, *, required: bool = True) -> Dict
     if required:
         check_required(typed, app)
     for key, runtime in _DEVICE_KEYS[app]:
-        typed[key] = normalise_device(typed[key], key)
-        check_available(typed[key], runtime(typed) if callable(runtime) else runtime, key)
+        device = normalise_device(OmegaConf.select(typed, key), key)
+        OmegaConf.update(typed, key, device)
+        check_available(device, runtime(typed) if callable(runtime) else runtime, key)
     if typed.get("img_size") is not None and typed.img_size < 1:
         raise ConfigError(f"img_size: expected a positive number of pixels or null (the model's own size), got {typed.img_size}")
     _APP_CHECKS[app](typed, required)

@@ -84,6 +84,10 @@ class PrunePlan:
         cut_by: what `global_percent` meant: "threshold" or "quota".
         achieved_percent: the fraction of prunable conv channels (each conv's channels
             counted) the plan actually cuts, after channels were added back.
+        latency_budget: the latency planner's target as a fraction of the unpruned
+            network's predicted latency, or None.
+        latency_budget_ms: the latency planner's target in milliseconds, or None.
+        latency_ms: the latency the plan was predicted to reach (milliseconds), or None.
     """
 
     kept: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
@@ -98,6 +102,9 @@ class PrunePlan:
     shortcuts: int = 0
     cut_by: str | None = None
     achieved_percent: float | None = None
+    latency_budget: float | None = None
+    latency_budget_ms: float | None = None
+    latency_ms: float | None = None
 
     @property
     def removed_layers(self) -> frozenset[int]:

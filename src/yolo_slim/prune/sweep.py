@@ -14,9 +14,10 @@ for every row why it was accepted or rejected.
 The table, the choice and the plot are pure functions of row dicts (`collect_rows`,
 `sweep_table`, `choose_optimal`, `plot_sweep`, `write_sweep`), usable without Hydra.
 A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs),
-`params`, `weights_mib`, `latency_ms`, `bflops`, for channel plans `global_percent`
-(requested), `threshold` and `achieved_percent` (the fraction of prunable channels
-actually cut), and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`.
+`params`, `weights_mib`, `latency_ms`, `bflops`, optionally `ov_latency_ms` (the
+measured OpenVINO batch-1 latency), for channel plans `global_percent` (requested),
+`threshold` and `achieved_percent` (the fraction of prunable channels actually cut),
+and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("params", "Params"),
     ("weights_mib", ".weights (MiB)"),
     ("latency_ms", "inference (ms)"),
+    ("ov_latency_ms", "OpenVINO (ms)"),
     ("bflops", "BFLOPS"),
     ("optimal", "optimal"),
     ("verdict", "accepted?"),
@@ -111,6 +113,10 @@ class OptimalChoice:
 def setting_label(plan: Mapping[str, Any], mode: str | None = None) -> str:
     """A short label of a plan's strength, e.g. `channel global_percent=0.88`."""
     parts = [mode] if mode else []
+    if plan.get("latency_budget") is not None:
+        parts.append(f"latency_budget={plan['latency_budget']:g}")
+    elif plan.get("latency_budget_ms") is not None:
+        parts.append(f"latency_budget_ms={plan['latency_budget_ms']:g}")
     if plan.get("global_percent") is not None:
         parts.append(f"global_percent={plan['global_percent']:g}")
         if int(plan.get("channel_multiple") or 1) != 1:
@@ -278,7 +284,7 @@ def _fmt(key: str, value: Any) -> str:
         return f"{float(value):.3g}"
     if key == "delta_mAP50":
         return f"{float(value):+.4f}"
-    if key in ("weights_mib", "latency_ms"):
+    if key in ("weights_mib", "latency_ms", "ov_latency_ms"):
         return f"{float(value):.2f}"
     if key == "bflops":
         return f"{float(value):.3f}"
@@ -311,7 +317,8 @@ def format_csv(table: Sequence[Row]) -> str:
 
 # ---------------------------------------------------------------------- plot
 def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | None = None, choice: OptimalChoice | None = None) -> Path:
-    """A PNG of mAP@0.5, P and R against BFLOPs (left) and params (right).
+    """A PNG of mAP@0.5, P and R against BFLOPs (left), params and, when the rows
+    have it, the measured OpenVINO latency (right).
 
     The unpruned model is drawn as a hollow marker, the accepted mAP@0.5 band below
     it shaded (down to `Acceptance.map_floor`), and the optimal point ringed.
@@ -324,10 +331,13 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
 
     path = Path(path)
     points = sorted([*rows, *([reference] if reference is not None else [])], key=lambda r: float(r["bflops"]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for ax, key, label, scale in ((axes[0], "bflops", "BFLOPs", 1.0), (axes[1], "params", "params (M)", 1e-6)):
+    panels = [("bflops", "BFLOPs", 1.0), ("params", "params (M)", 1e-6)]
+    if points and all(r.get("ov_latency_ms") is not None for r in points):
+        panels.append(("ov_latency_ms", "OpenVINO batch-1 latency (ms, measured)", 1.0))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), constrained_layout=True)
+    for ax, (key, label, scale) in zip(axes, panels):
         for metric, name, style in (("mAP50", "mAP@0.5", "o-"), ("precision", "P", "s--"), ("recall", "R", "^--")):
-            have = [r for r in points if r.get(metric) is not None]
+            have = sorted((r for r in points if r.get(metric) is not None), key=lambda r: float(r[key]))
             if have:
                 ax.plot([float(r[key]) * scale for r in have], [float(r[metric]) for r in have], style, label=name, markersize=4)
         if reference is not None and reference.get("mAP50") is not None:

@@ -1,13 +1,15 @@
 """`prune(cfg)`: the pruning task behind `prune.py`.
 
 Loads the model (zoo name or `.cfg`, weights `.weights` or `.ckpt`), plans
-(`prune.mode`: channel | layer | layer_channel, or re-applies `prune.plan`), evaluates
+(`prune.mode`: channel | layer | layer_channel | latency, or re-applies `prune.plan`), evaluates
 the masked network (fast, no surgery) and then the compact one when a dataset is
 configured, optionally re-calibrates BatchNorm, and writes into the run dir:
 `pruned.cfg`, `pruned.weights`, `pruned.ckpt` (a Lightning checkpoint that
 `train.py experiment=*_finetune weights=...` loads), `plan.json`, `report.json` and
 `report.md` (one row before, one after: P, R, mAP@0.5, params, .weights size,
-latency, BFLOPs). `data=none` gives a cost-only report.
+latency, BFLOPs; with `prune.latency.report` also the OpenVINO FP32 batch-1 latency on
+`prune.latency.device`, measured and predicted by the latency table). `data=none` gives
+a cost-only report.
 
 The config is validated first (`yolo_slim.config.validate_config`). The model is
 evaluated at one size: `img_size` when given, else the model's own (the cfg's `[net]`
@@ -53,6 +55,8 @@ from yolo_slim.model import Darknet, load_model
 from yolo_slim.progress import progress_task, track
 from yolo_slim.prune.accept import Acceptance
 from yolo_slim.prune.mask import mask_model
+from yolo_slim.latency import network_latency, table_from_config
+from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
 from yolo_slim.prune.search import SearchResult, search_strongest
@@ -61,7 +65,7 @@ from yolo_slim.prune.sweep import setting_label
 
 _log = logging.getLogger(__name__)
 
-MODES = ("channel", "layer", "layer_channel")
+MODES = ("channel", "layer", "layer_channel", "latency")
 OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "report.json", "report.md")
 
 
@@ -93,7 +97,41 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
         return plan_channel_pruning(model, graph, **kw)
     if mode == "layer":
         return plan_layer_pruning(model, int(p.shortcuts), graph)
+    if mode == "latency":
+        ms = p.latency_budget_ms
+        return plan_latency_pruning(
+            model, graph, table=table_from_config(p.latency), budget=None if ms is not None else float(p.latency_budget),
+            budget_ms=None if ms is None else float(ms), layer_keep=kw["layer_keep"], importance=kw["importance"],
+            aggregate=kw["aggregate"], units=bool(p.latency_units), rounds=int(p.latency_rounds),
+        )
     return plan_layer_channel_pruning(model, int(p.shortcuts), graph, **kw)
+
+
+def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Darknet], p: DictConfig) -> dict[str, Any]:
+    """Measure the OpenVINO batch-1 latency of `models` (name -> model, keys of `rows`)
+    on `prune.latency.device` and add `ov_latency_ms` (measured: the lower quartile of
+    `prune.latency.report_runs` round-robin inferences) and
+    `ov_latency_pred_ms` (the latency table's prediction) to their rows.
+
+    Returns:
+        What was measured on (the table's device identity and file).
+    """
+    table = table_from_config(p.latency)
+    results = network_latency({k: m.cpu() for k, m in models.items()}, table, runs=int(p.latency.report_runs))
+    for name, result in results.items():
+        rows[name]["ov_latency_ms"] = result.measured_ms
+        rows[name]["ov_latency_pred_ms"] = result.predicted_ms
+    return {**table.identity, "table": str(table.path)}
+
+
+def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], plan: PrunePlan) -> str:
+    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads):", ""]
+    for name, row in rows.items():
+        if "ov_latency_ms" in row:
+            lines.append(f"- {name}: {row['ov_latency_ms']:.3f} ms measured, {row['ov_latency_pred_ms']:.3f} ms predicted")
+    if plan.latency_budget_ms is not None:
+        lines.append(f"- latency plan: budget {plan.latency_budget_ms:.3f} ms, predicted {plan.latency_ms:.3f} ms")
+    return "\n".join(lines) + "\n"
 
 
 def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progress: str | None = None) -> dict[str, float]:
@@ -243,6 +281,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     p = cfg.prune
     acceptance = Acceptance.from_config(p, "prune")  # checked before any work
     n_recal = int(p.recalibrate_bn)
+    if p.search and p.mode == "latency":
+        raise ConfigError("prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget "
+                          "(sweep budgets with -m prune.latency_budget=0.4,0.5,...)")
     if p.search and not has_data(cfg.data):
         raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images
@@ -290,6 +331,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         quality["pruned"] = evaluate(compact, val, compact.num_classes, e, "prune: evaluate pruned")
 
     rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
+    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if p.latency.report else None
+    model.to(device)
+    compact.to(device)
     if "masked" in quality:
         rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
 
@@ -299,9 +343,10 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     report = {
         "setting": setting, "mode": mode, "overrides": _overrides(), "acceptance": acceptance.to_dict(),
         "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
-        "search": search.to_dict() if search is not None else None,
+        "search": search.to_dict() if search is not None else None, "openvino": ov_device,
     }
-    md = _markdown(rows, hw, device, plan) + (_search_markdown(search) if search is not None else "")
+    md = _markdown(rows, hw, device, plan) + (_latency_markdown(rows, ov_device, plan) if ov_device else "")
+    md += _search_markdown(search) if search is not None else ""
     # all outputs go to a staging folder and move into `out` together, so an error or an
     # interrupt (Ctrl-C, SIGTERM) leaves no partial set behind (yolo_slim.io.staging)
     with staged_outputs(out) as stage:
@@ -327,6 +372,9 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     }
     if plan.achieved_percent is not None:
         metrics["prune/achieved_percent"] = plan.achieved_percent
+    if "ov_latency_ms" in after:
+        metrics["prune/ov_latency_ms"] = after["ov_latency_ms"]
+        metrics["prune/ov_latency_ratio"] = after["ov_latency_ms"] / before["ov_latency_ms"]
     if search is not None:
         metrics["prune/search_evaluations"] = float(len(search.points))
         metrics[f"prune/search_{search.axis}"] = float(search.best)

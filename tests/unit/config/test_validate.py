@@ -21,6 +21,10 @@ def check(app: str, *argv: str):
         ("prune", ["prune.global_percent=abc"], r"prune.global_percent: expected a float, got 'abc'"),
         ("prune", ["model.cfg=x", "prune.search_options.coarse=2.5"], r"prune.search_options.coarse: expected an integer, got 2.5"),
         ("prune", ["model.cfg=x", "prune.search=maybe"], r"prune.search: expected true or false, got 'maybe'"),
+        ("prune", ["model.cfg=x", "prune=latency", "prune.latency_budget=half"], r"prune.latency_budget: expected a float, got 'half'"),
+        ("prune", ["model.cfg=x", "prune.latency_budget_ms=fast"], r"prune.latency_budget_ms: expected a float, got 'fast'"),
+        ("prune", ["model.cfg=x", "prune.latency.threads=two"], r"prune.latency.threads: expected an integer, got 'two'"),
+        ("prune", ["model.cfg=x", "prune.latency.report=sometimes"], r"prune.latency.report: expected true or false, got 'sometimes'"),
         ("train", ["loader.augment.mosaic=lots"], r"loader.augment.mosaic: expected a float, got 'lots'"),
         ("train", ["img_size=big"], r"img_size: expected an integer, got 'big'"),
         ("train", ["img_size=-32"], r"img_size: expected a positive number of pixels or null \(the model's own size\), got -32"),
@@ -40,6 +44,7 @@ def test_a_wrong_type_is_one_line_naming_key_and_type(app, argv, message) -> Non
     ("app", "argv", "message"),
     [
         ("prune", ["model.cfg=x", "prune.globl_percent=0.5"], r"prune.globl_percent: unknown key \(did you mean prune.global_percent\?\)"),
+        ("prune", ["model.cfg=x", "prune.latency.thread=2"], r"prune.latency.thread: unknown key \(did you mean prune.latency.threads\?\)"),
         ("train", ["loader.batchsize=8"], r"loader.batchsize: unknown key \(did you mean loader.batch_size\?\)"),
         ("export", ["model.cfg=x", "imgsize=320"], r"imgsize: unknown key \(did you mean img_size\?\)"),
         ("train", ["+trainer.max_epoch=3"], r"trainer.max_epoch: not an argument of pytorch_lightning.Trainer"),
@@ -90,6 +95,11 @@ def test_device_is_one_word_checked_before_any_work(monkeypatch) -> None:
         check("detect", "weights=a.xml", "source=a.mp4", "device=gpu")
     with pytest.raises(ConfigError, match=r"^deploy_device=gpu but OpenVINO sees no GPU"):
         check("pipeline", "deploy_device=GPU")
+    with pytest.raises(ConfigError, match=r"^prune.latency.device=gpu but OpenVINO sees no GPU \(devices: CPU\); use prune.latency.device=cpu"):
+        check("prune", "model.cfg=x", "prune.latency.device=gpu")
+    with pytest.raises(ConfigError, match=r"^prune.latency.device: expected auto, cpu or gpu, got 'GPU.1'$"):
+        check("prune", "model.cfg=x", "prune.latency.device=GPU.1")
+    assert check("prune", "model.cfg=x", "prune.latency.device=CPU").prune.latency.device == "cpu"
     monkeypatch.setattr("yolo_slim.config.devices._cuda_available", lambda: True)
     assert check("train", "device=gpu").device == "gpu"
 

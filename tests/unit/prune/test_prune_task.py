@@ -23,7 +23,7 @@ def _cfg(out: Path, *overrides: str):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(
             config_name="prune",
-            overrides=["data=none", "latency_runs=1", "model.cfg=yolov4-tiny", "model.classes=2", "img_size=64", f"paths.output_dir={out}", *overrides],
+            overrides=["data=none", "latency_runs=1", "prune.latency.report=false", "model.cfg=yolov4-tiny", "model.classes=2", "img_size=64", f"paths.output_dir={out}", *overrides],
         )
 
 
@@ -83,3 +83,41 @@ def test_bad_acceptance_or_cut_by_is_refused_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match=r"^prune.cut_by='share': expected threshold or quota \(what global_percent means"):
         prune(_cfg(tmp_path, "prune.cut_by=share"))
     assert not any(tmp_path.iterdir())
+
+
+def test_latency_mode_plans_to_the_budget(tmp_path, monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "latency"))
+    from latency_fixtures import FormulaTable
+
+    import yolo_slim.prune.task as task
+
+    table = FormulaTable()
+    monkeypatch.setattr(task, "table_from_config", lambda node: table)
+    metrics, artifacts = prune(_cfg(tmp_path, "prune=latency", "prune.latency_budget=0.6"))
+    plan = load_plan(artifacts["plan"])
+    assert plan.latency_budget == 0.6 and plan.latency_ms <= plan.latency_budget_ms
+    report = json.loads(artifacts["report_json"].read_text())
+    assert report["mode"] == "latency" and report["setting"] == "latency latency_budget=0.6"
+    assert 0 < metrics["prune/bflops_ratio"] < 1
+    _, by_ms = prune(_cfg(tmp_path / "ms", "prune=latency", f"prune.latency_budget_ms={plan.latency_budget_ms}"))
+    assert load_plan(by_ms["plan"]).latency_budget is None
+    with pytest.raises(PruneError, match="latency_budget=2.0 is outside"):
+        prune(_cfg(tmp_path / "bad", "prune=latency", "prune.latency_budget=2.0"))
+    with pytest.raises(ConfigError, match=r"^prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget"):
+        prune(_cfg(tmp_path / "search", "prune=latency", "prune.search=true"))
+
+
+@pytest.mark.openvino
+@pytest.mark.slow
+def test_report_holds_the_measured_and_predicted_openvino_latency(tmp_path):
+    metrics, artifacts = prune(_cfg(tmp_path, "prune.global_percent=0.5", "prune.latency.report=true", "prune.latency.threads=1",
+                                    f"prune.latency.cache_dir={tmp_path / 'table'}", "prune.latency.runs=3", "prune.latency.report_runs=5"))
+    report = json.loads(artifacts["report_json"].read_text())
+    for row in report["rows"].values():
+        assert row["ov_latency_ms"] > 0 and row["ov_latency_pred_ms"] > 0
+    assert report["openvino"]["threads"] == 1 and Path(report["openvino"]["table"]).is_file()
+    assert metrics["prune/ov_latency_ms"] == report["rows"]["pruned"]["ov_latency_ms"]
+    assert metrics["prune/ov_latency_ratio"] > 0
+    assert "ms measured" in artifacts["report_md"].read_text()
