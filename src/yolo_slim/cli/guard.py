@@ -74,6 +74,10 @@ def interrupts_raise() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+class InterruptedExit(SystemExit):
+    """The exit after an interrupt's line was printed (an enclosing `run_command` passes it on)."""
+
+
 def interrupted_exit(name: str, signum: int) -> NoReturn:
     """Print the one line of an interrupted command and exit 128 + `signum`."""
     print(
@@ -81,7 +85,7 @@ def interrupted_exit(name: str, signum: int) -> NoReturn:
         file=sys.stderr,
         flush=True,
     )
-    raise SystemExit(128 + signum)
+    raise InterruptedExit(128 + signum)
 
 
 def error_exit(error: YoloSlimError) -> NoReturn:
@@ -114,9 +118,9 @@ def run_command(body: Callable[[], T], name: str, on_error: Callable[[YoloSlimEr
             error_exit(error)
         except KeyboardInterrupt as stop:
             interrupted_exit(name, getattr(stop, "signum", signal.SIGINT))
-        except SystemExit:
-            if not _received:
-                raise
+        except SystemExit as stop:
+            if not _received or isinstance(stop, InterruptedExit):
+                raise  # not after a signal, or an inner run_command (prune.py's job guard) reported it
             interrupted_exit(name, _received[-1])  # Lightning's own Ctrl-C handling ends in sys.exit(1)
 
 

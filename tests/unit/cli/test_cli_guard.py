@@ -64,6 +64,14 @@ def test_lightnings_exit_after_a_signal_is_reported_as_the_signal(capsys) -> Non
     assert info.value.code == 143 and "train: interrupted by SIGTERM" in capsys.readouterr().err
 
 
+def test_a_guard_inside_a_guard_reports_the_signal_once(capsys) -> None:
+    """prune.py's job guard runs inside the app's guard: one line, not two."""
+    with pytest.raises(SystemExit) as info:
+        run_command(lambda: run_command(lambda: os.kill(os.getpid(), signal.SIGTERM), "prune"), "prune")
+    assert info.value.code == 143
+    assert capsys.readouterr().err == "prune: interrupted by SIGTERM; temporary files removed, no partial outputs written\n"
+
+
 def test_other_exits_pass_through() -> None:
     with pytest.raises(SystemExit) as info:
         run_command(lambda: (_ for _ in ()).throw(SystemExit(3)), "detect")
