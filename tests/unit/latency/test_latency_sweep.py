@@ -6,6 +6,10 @@ import csv
 import io
 import struct
 
+import pytest
+
+from yolo_slim.errors import PruneError
+
 from yolo_slim.prune.sweep import choose_optimal, format_csv, format_markdown, plot_sweep, setting_label, sweep_table
 
 
@@ -23,14 +27,28 @@ def _png_width(path) -> int:
 def test_the_table_and_the_plot_show_the_measured_latency(tmp_path):
     reference = _row("unpruned", 10.0, 0.8, 4.0)
     rows = [_row("latency latency_budget=0.5", 4.0, 0.79, 2.1), _row("latency latency_budget=0.7", 6.0, 0.80, 2.9)]
-    choice = choose_optimal(rows, 0.8)
+    choice = choose_optimal(rows, reference)
     table = sweep_table(rows, reference, choice)
-    assert "| unpruned | 0.8000 | 0.8000 | 0.8000 | +0.0000 | 1,000 | 0.10 | 1.00 | 4.00 | 10.000 |" in format_markdown(table)
+    assert "| unpruned | 0.8000 | 0.8000 | 0.8000 | +0.0000 | - | - | - | 1,000 | 0.10 | 1.00 | 4.00 | 10.000 |" in format_markdown(table)
     parsed = list(csv.reader(io.StringIO(format_csv(table))))
     assert float(parsed[1][parsed[0].index("OpenVINO (ms)")]) == 4.0
     with_latency = plot_sweep(rows, tmp_path / "a.png", reference, choice)
     without = plot_sweep([{k: v for k, v in r.items() if k != "ov_latency_ms"} for r in rows], tmp_path / "b.png", reference, choice)
     assert _png_width(with_latency) > 1.4 * _png_width(without)  # a third panel
+
+
+def test_the_optimal_point_can_be_the_lowest_measured_latency():
+    reference = _row("unpruned", 10.0, 0.8, 4.0)
+    # fewer BFLOPs but slower on the device (channel counts off the latency staircase)
+    rows = [_row("channel global_percent=0.8", 3.0, 0.8, 3.5), _row("latency latency_budget=0.5", 4.0, 0.8, 2.0)]
+    assert choose_optimal(rows, reference).row["setting"] == "channel global_percent=0.8"
+    by_latency = choose_optimal(rows, reference, axis="latency")
+    assert by_latency.row["setting"] == "latency latency_budget=0.5"
+    assert "the lowest ms measured OpenVINO latency of 2 of 2 accepted settings" in by_latency.reason
+    with pytest.raises(PruneError, match="needs each setting's ov_latency_ms; channel global_percent=0.8 has none"):
+        choose_optimal([{k: v for k, v in rows[0].items() if k != "ov_latency_ms"}, rows[1]], reference, axis="latency")
+    with pytest.raises(PruneError, match="optimal-point axis 'params': expected one of bflops, latency"):
+        choose_optimal(rows, reference, axis="params")
 
 
 def test_setting_labels_name_the_budget():
