@@ -33,17 +33,20 @@ def _overrides(tmp: Path) -> list[str]:
         "builtin.n_train=8",
         "builtin.n_val=4",
         "train_overrides=[" + ",".join(f'"{o}"' for o in TINY_TRAIN) + "]",
+        "stages=[" + ",".join(STAGES) + "]",  # every stage (the default route skips the gamma sweeps)
         "channel_sweep.percents=[0.3,0.5]",
         "layer_sweep.shortcuts=[1,2]",
         "gate=false",  # one epoch on 8 images learns nothing; test_pipeline_gate_run.py checks the gate
         # ... and for the same reason the sweeps accept any point, or none would name one
-        *(f"{sweep}.{key}" for sweep in ("channel_sweep", "layer_sweep")
+        "latency_sweep.budgets=[0.6]",
+        *(f"{sweep}.{key}" for sweep in ("channel_sweep", "layer_sweep", "latency_sweep")
           for key in ("tolerance=1", "keep_map=0", "keep_recall=0", "min_map=0")),
         "benchmark.runs=3",
         "benchmark.warmup=1",
         "export.overrides=['export.exporter=torchscript','export.calibration_images=8']",
         "channel_sweep.overrides=['latency_runs=2']",
         "layer_sweep.overrides=['latency_runs=2']",
+        "latency_sweep.overrides=['latency_runs=2','prune.latency.runs=2','prune.latency.report_runs=3']",
     ]
 
 
@@ -77,7 +80,7 @@ def test_pipeline_end_to_end_and_resume(tmp_path: Path) -> None:
         assert Path(results["baseline"]["artifacts"][key]).is_file()
         assert Path(results["finetune"]["artifacts"][key]).is_file()
     assert (run / "02_sparsity" / "gamma_hist.png").is_file()
-    for stage in ("channel_sweep", "layer_sweep"):
+    for stage in ("channel_sweep", "layer_sweep", "latency_sweep"):
         art = results[stage]["artifacts"]
         for key in ("cfg", "weights", "table_md", "table_csv", "plot", "optimal"):
             assert Path(art[key]).is_file(), (stage, key)
@@ -96,6 +99,12 @@ def test_pipeline_end_to_end_and_resume(tmp_path: Path) -> None:
     assert results["channel_sweep"]["choice"]["setting"] in report
     optimal = json.loads(Path(results["channel_sweep"]["artifacts"]["optimal"]).read_text())
     assert optimal["cfg"] == results["channel_sweep"]["artifacts"]["cfg"]
+    # the slim model is the latency sweep's optimal point, chosen by measured latency
+    latency_optimal = json.loads(Path(results["latency_sweep"]["artifacts"]["optimal"]).read_text())
+    assert latency_optimal["row"]["ov_latency_ms"] > 0 and "ms measured OpenVINO latency" in latency_optimal["reason"]
+    assert results["latency_sweep"]["choice"]["setting"].startswith("latency latency_budget=0.6")
+    finetune_record = json.loads((run / "06_finetune" / "stage.json").read_text())
+    assert finetune_record["inputs"]["configs"]["train"]["model"]["cfg"].endswith(Path(latency_optimal["cfg"]).name)
 
     again = _pipeline_py(tmp_path)
     assert again.count("already done") == len(STAGES)
@@ -209,10 +218,17 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
         sweep = stage_configs(ctx, "channel_sweep")
         exports = stage_configs(ctx, "export")
     assert baseline.trainer.strategy == "ddp" and baseline.trainer.devices == 4 and baseline.trainer.max_epochs is None
-    assert baseline.budget.demo_data.steps == 600 and baseline.budget.steps == "auto"
+    assert baseline.budget.demo_data.steps == 2000 and baseline.budget.steps == "auto"
     assert baseline.data == "my.data" and baseline.img_size == 96 and baseline.device == "cpu"
     assert finetune.trainer.max_epochs == 3 and finetune.trainer.devices == 4 and finetune.optim.optimizer._target_ == "torch.optim.SGD"
-    assert finetune.model.cfg == "<layer_sweep.cfg>" and finetune.weights == "<layer_sweep.weights>"
+    # fine-tuning starts from the last pruning stage the run has: latency_sweep, else layer_sweep
+    assert finetune.model.cfg == "<latency_sweep.cfg>" and finetune.weights == "<latency_sweep.weights>"
+    gamma_route = StageContext(ctx.cfg, tmp_path, data="my.data", img_size=96, planned=frozenset(STAGES) - {"latency_sweep"}, preflight=True)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        assert stage_configs(gamma_route, "finetune")["train"].model.cfg == "<layer_sweep.cfg>"
+        latency_jobs = stage_configs(ctx, "latency_sweep")
+    assert [(c.prune.mode, c.prune.latency_budget, c.prune.latency.device) for c in latency_jobs.values()] == [
+        ("latency", 0.35, "cpu"), ("latency", 0.45, "cpu"), ("latency", 0.55, "cpu")]
     # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
     assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
     assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.8] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
