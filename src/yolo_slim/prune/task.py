@@ -49,7 +49,7 @@ from yolo_slim.io.checkpoint import write_model_checkpoint
 from yolo_slim.io.staging import staged_outputs
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
-from yolo_slim.metrics.cost import count_cost, measure_latency
+from yolo_slim.metrics.cost import count_cost
 from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.model import Darknet, load_model
 from yolo_slim.progress import progress_task, track
@@ -59,6 +59,7 @@ from yolo_slim.latency import network_latency, table_from_config
 from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
+from yolo_slim.prune.report import report_markdown, result_row
 from yolo_slim.prune.search import SearchResult, search_strongest
 from yolo_slim.prune.surgery import apply_plan, compact_cfg
 from yolo_slim.prune.sweep import setting_label
@@ -124,16 +125,6 @@ def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Dark
     return {**table.identity, "table": str(table.path)}
 
 
-def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], plan: PrunePlan) -> str:
-    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads):", ""]
-    for name, row in rows.items():
-        if "ov_latency_ms" in row:
-            lines.append(f"- {name}: {row['ov_latency_ms']:.3f} ms measured, {row['ov_latency_pred_ms']:.3f} ms predicted")
-    if plan.latency_budget_ms is not None:
-        lines.append(f"- latency plan: budget {plan.latency_budget_ms:.3f} ms, predicted {plan.latency_ms:.3f} ms")
-    return "\n".join(lines) + "\n"
-
-
 def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progress: str | None = None) -> dict[str, float]:
     """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`
     (a DataLoader or any iterable of its batches, e.g. a cached list); `progress` names
@@ -141,50 +132,6 @@ def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progr
     batches = track(loader, progress) if progress else loader
     result = evaluate_model(model, batches, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
     return {k: result[k] for k in ("precision", "recall", "mAP50", "mAP50_95")}
-
-
-def _row(model: Darknet, hw: tuple[int, int], device: str, runs: int, quality: dict[str, float] | None) -> dict[str, Any]:
-    cost = count_cost(model.cfg, hw)
-    latency = measure_latency(model, (1, model.cfg.net.channels, *hw), runs=runs, warmup=min(3, runs), device=device)
-    row = {"params": cost.params, "weights_mib": cost.weights_bytes / 2**20, "bflops": cost.bflops, "latency_ms": latency.median_ms}
-    row.update(quality or {})
-    return row
-
-
-def _markdown(rows: dict[str, dict[str, Any]], hw: tuple[int, int], device: str, plan: PrunePlan) -> str:
-    head = "| model | P | R | mAP@0.5 | Params | .weights (MiB) | latency (ms) | BFLOPs |"
-    lines = [
-        f"# Pruning report ({hw[0]}x{hw[1]}, batch 1, {device})",
-        "",
-        f"plan: global_percent={plan.global_percent}, layer_keep={plan.layer_keep}, channel_multiple={plan.channel_multiple}, "
-        f"shortcuts={plan.shortcuts}, removed units={len(plan.removed_units)}",
-        "",
-        *([_threshold_line(plan), ""] if plan.global_percent is not None else []),
-        head,
-        "|---|---|---|---|---|---|---|---|",
-    ]
-
-    def f(row: dict[str, Any], key: str) -> str:
-        return f"{row[key]:.4f}" if key in row else "-"
-
-    for name, row in rows.items():
-        lines.append(
-            f"| {name} | {f(row, 'precision')} | {f(row, 'recall')} | {f(row, 'mAP50')} | {row['params']:,} | "
-            f"{row['weights_mib']:.2f} | {row['latency_ms']:.2f} | {row['bflops']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _threshold_line(plan: PrunePlan) -> str:
-    """What `global_percent` did: the threshold, the requested and the achieved percent."""
-    threshold = "none (nothing cut)" if plan.threshold is None else f"{plan.threshold:.4g}"
-    achieved = "-" if plan.achieved_percent is None else f"{plan.achieved_percent:.3f}"
-    if plan.cut_by == "quota":
-        return f"cut by quota: requested {plan.global_percent:g} of the prunable channels, achieved {achieved} (largest score cut {threshold})"
-    return (
-        f"cut by threshold: |gamma| threshold {threshold} (the {plan.global_percent:g} quantile of the prunable channels), "
-        f"achieved {achieved} of the prunable channels cut"
-    )
 
 
 def search_axis(p: DictConfig) -> str:
@@ -233,29 +180,6 @@ def run_search(
     for pt in result.points:
         _log.info("search %s=%s: mAP@0.5 %s %s", axis, pt.value, "-" if pt.mAP50 is None else f"{pt.mAP50:.4f}", "ok" if pt.ok else pt.note)
     return result
-
-
-def _search_markdown(result: SearchResult) -> str:
-    lines = [
-        "",
-        f"## Search over {result.axis} ({len(result.points)} evaluations, bound {result.bound}, masked model)",
-        "",
-        f"reference mAP@0.5 {result.reference_map:.4f}; {result.acceptance.describe()}: chosen {result.axis}={result.best}",
-        "",
-        f"| # | stage | {result.axis} | mAP@0.5 | P | R | BFLOPs | accepted? |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for i, pt in enumerate(result.points, 1):
-        m = pt.metrics
-
-        def f(key: str, digits: int = 4) -> str:
-            return f"{m[key]:.{digits}f}" if key in m else "-"
-
-        lines.append(
-            f"| {i} | {pt.stage} | {pt.value:g} | {f('mAP50')} | {f('precision')} | {f('recall')} | {f('bflops', 3)} | "
-            f"{'ok' if pt.ok else pt.note or 'no'} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 def _overrides() -> list[str]:
@@ -330,7 +254,7 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     if datamodule is not None:
         quality["pruned"] = evaluate(compact, val, compact.num_classes, e, "prune: evaluate pruned")
 
-    rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
+    rows = {"original": result_row(model, hw, device, runs, quality.get("original")), "pruned": result_row(compact, hw, device, runs, quality.get("pruned"))}
     ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if p.latency.report else None
     model.to(device)
     compact.to(device)
@@ -345,8 +269,7 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
         "search": search.to_dict() if search is not None else None, "openvino": ov_device,
     }
-    md = _markdown(rows, hw, device, plan) + (_latency_markdown(rows, ov_device, plan) if ov_device else "")
-    md += _search_markdown(search) if search is not None else ""
+    md = report_markdown(rows, hw, device, plan, ov_device, search)
     # all outputs go to a staging folder and move into `out` together, so an error or an
     # interrupt (Ctrl-C, SIGTERM) leaves no partial set behind (yolo_slim.io.staging)
     with staged_outputs(out) as stage:
