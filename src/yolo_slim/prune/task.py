@@ -27,12 +27,18 @@ letterboxed and kept in RAM as a list (reused by the original, masked, every sea
 point and the compact model), and the training set is only loaded when
 `recalibrate_bn` needs it. Across the processes of a multirun the on-disk dataset is
 reused (the built-in one is generated once, keyed by its parameters).
+
+`prune()` is the composition of named steps: `check_run` (validation, a `PruneRun`),
+`load_data`, `load_original`, `evaluation_data`, `plan_and_cut` (evaluations, search,
+plan, surgery, re-calibration: a `Pruned`), `measure_rows`, `report_json` and
+`yolo_slim.prune.report.report_markdown`, `write_outputs`, `prune_metrics`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import build_datamodule, has_data
 from yolo_slim.config.devices import torch_device
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.cfg import write_cfg_text
 from yolo_slim.io.atomic import write_atomic
@@ -59,7 +66,7 @@ from yolo_slim.latency import network_latency, table_from_config
 from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
-from yolo_slim.prune.report import report_markdown, result_row
+from yolo_slim.prune.report import Rows, report_markdown, result_row
 from yolo_slim.prune.search import SearchResult, search_strongest
 from yolo_slim.prune.surgery import apply_plan, compact_cfg
 from yolo_slim.prune.sweep import setting_label
@@ -68,14 +75,6 @@ _log = logging.getLogger(__name__)
 
 MODES = ("channel", "layer", "layer_channel", "latency")
 OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "report.json", "report.md")
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir;
-    `pipeline.py` points it at a sweep job's folder)."""
-    return Path(str(cfg.paths.output_dir))
-
-
 
 
 def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) -> PrunePlan:
@@ -188,93 +187,187 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
-    """Run the pruning task; returns stage-prefixed metrics and the written paths.
+@dataclass(frozen=True)
+class PruneRun:
+    """The validated settings of one prune run.
+
+    Attributes:
+        cfg: the validated task config.
+        out: the run dir the outputs go to.
+        acceptance: the sweep's acceptance rule (`prune.tolerance`, `keep_map`, ...).
+        img_size: the one input size of the model and its evaluation images.
+        device: the torch device the model runs on.
+        recalibrate: BatchNorm re-calibration batches (`prune.recalibrate_bn`, 0 = none).
+        latency_runs: timed runs of the PyTorch latency (`latency_runs`).
+    """
+
+    cfg: DictConfig
+    out: Path
+    acceptance: Acceptance
+    img_size: int
+    device: str
+    recalibrate: int
+    latency_runs: int
+
+    @property
+    def p(self) -> DictConfig:
+        return self.cfg.prune
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """What the run evaluates on: the datamodule (None for a cost-only run, `data=none`)
+    and its validation batches, decoded and letterboxed once and kept in RAM."""
+
+    datamodule: Any = None
+    val: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A plan and what it made: the compact model and the quality of each model by name
+    (``original``, ``masked``, ``pruned``; empty in cost-only runs)."""
+
+    plan: PrunePlan
+    compact: Darknet
+    quality: dict[str, dict[str, float]]
+    search: SearchResult | None
+
+
+def check_run(cfg: DictConfig) -> PruneRun:
+    """Validate `cfg` (one line per mistake, before any work) and seed the run.
 
     Raises:
-        PruneError, ConfigError, CfgError, WeightsError: bad requests, one message each.
+        PruneError: an output would overwrite an input.
+        ConfigError: a bad config, or `prune.search` with `prune=latency` or without data.
     """
     cfg = validate_config(cfg, "prune")
-    out = _output_dir(cfg)
+    out = output_dir(cfg)
     inputs = [Path(str(x)).resolve() for x in (cfg.model.cfg, cfg.get("weights"), cfg.prune.get("plan")) if x and Path(str(x)).exists()]
     for name in OUTPUT_NAMES:
         if (out / name).resolve() in inputs:
             raise PruneError(f"output {out / name} is an input of this run; choose another output directory (hydra.run.dir=...)")
     pl.seed_everything(int(cfg.seed), verbose=False)
-    datamodule = None
     p = cfg.prune
     acceptance = Acceptance.from_config(p, "prune")  # checked before any work
-    n_recal = int(p.recalibrate_bn)
     if p.search and p.mode == "latency":
         raise ConfigError("prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget "
                           "(sweep budgets with -m prune.latency_budget=0.4,0.5,...)")
     if p.search and not has_data(cfg.data):
         raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
     img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images
-    if has_data(cfg.data):
-        datamodule = build_datamodule(cfg, img_size)
-        datamodule.prepare_data()
-        datamodule.setup("fit" if n_recal else "validate")  # the training set only for BN re-calibration
-    classes = cfg.model.classes or (datamodule.num_classes if datamodule is not None else None)
-    model = load_model(cfg.model.cfg, cfg.weights, classes, img_size)
-    device = torch_device(cfg.device)
-    model.to(device)
-    hw = model.cfg.input_hw
-    runs = int(cfg.latency_runs)
+    return PruneRun(cfg, out, acceptance, img_size, torch_device(cfg.device), int(p.recalibrate_bn), int(cfg.latency_runs))
 
-    e = cfg.eval
+
+def load_data(run: PruneRun) -> Any:
+    """The datamodule, set up for validation (and for training when BatchNorm is
+    re-calibrated), or None for `data=none`."""
+    if not has_data(run.cfg.data):
+        return None
+    datamodule = build_datamodule(run.cfg, run.img_size)
+    datamodule.prepare_data()
+    datamodule.setup("fit" if run.recalibrate else "validate")  # the training set only for BN re-calibration
+    return datamodule
+
+
+def load_original(run: PruneRun, datamodule: Any) -> Darknet:
+    """The model to prune, on the run's device, with the data's classes unless the model names them."""
+    classes = run.cfg.model.classes or (datamodule.num_classes if datamodule is not None else None)
+    model = load_model(run.cfg.model.cfg, run.cfg.weights, classes, run.img_size)
+    model.to(run.device)
+    return model
+
+
+def evaluation_data(datamodule: Any) -> EvalData:
+    """The validation batches, decoded and letterboxed once and reused by every evaluation."""
+    if datamodule is None:
+        return EvalData()
+    return EvalData(datamodule, list(track(datamodule.val_dataloader(), "prune: load validation images")))
+
+
+def searched_settings(run: PruneRun, model: Darknet, graph: ChannelGraph, data: EvalData,
+                      reference: dict[str, float]) -> tuple[DictConfig, SearchResult | None]:
+    """`prune.*` with the searched axis set to the optimal point (`prune.search=true`),
+    and the search; else `prune.*` unchanged and None.
+
+    Raises:
+        PruneError: no optimal point (an unpruned model below `min_map`, or no setting accepted).
+    """
+    if not run.p.get("search"):
+        return run.p, None
+    search = run_search(model, graph, run.p, data.val, reference, run.cfg.eval)
+    if search.reason:
+        raise PruneError(
+            f"prune.search: no optimal point: {search.reason}, so the unpruned model learned (almost) nothing; "
+            "train longer or check the labels, or set prune.min_map lower to prune it anyway"
+        )
+    if search.best is None:
+        raise PruneError(
+            f"prune.search: no {search.axis} in the searched range is accepted ({search.acceptance.describe()}; tried "
+            f"{', '.join(f'{pt.value:g}: {pt.note}' for pt in search.points)}); "
+            "relax prune.tolerance / keep_map / keep_recall or lower prune.search_options.low"
+        )
+    return OmegaConf.merge(run.p, {search.axis: search.best}), search
+
+
+def plan_and_cut(run: PruneRun, model: Darknet, data: EvalData) -> Pruned:
+    """Evaluate the original, search (when asked), plan, evaluate the masked model, cut
+    (surgery), re-calibrate BatchNorm (when asked) and evaluate the compact model."""
+    e = run.cfg.eval
     graph = build_graph(model.cfg)
-    quality = {}
-    val: list[Any] = []
-    search = None
-    if datamodule is not None:
-        val = list(track(datamodule.val_dataloader(), "prune: load validation images"))  # decoded and letterboxed once, reused by every evaluation
-        quality["original"] = evaluate(model, val, model.num_classes, e, "prune: evaluate original")
-    if p.get("search"):
-        search = run_search(model, graph, p, val, quality["original"], e)
-        if search.reason:
-            raise PruneError(
-                f"prune.search: no optimal point: {search.reason}, so the unpruned model learned (almost) nothing; "
-                "train longer or check the labels, or set prune.min_map lower to prune it anyway"
-            )
-        if search.best is None:
-            raise PruneError(
-                f"prune.search: no {search.axis} in the searched range is accepted ({search.acceptance.describe()}; tried "
-                f"{', '.join(f'{pt.value:g}: {pt.note}' for pt in search.points)}); "
-                "relax prune.tolerance / keep_map / keep_recall or lower prune.search_options.low"
-            )
-        p = OmegaConf.merge(p, {search.axis: search.best})
+    quality: dict[str, dict[str, float]] = {}
+    if data.datamodule is not None:
+        quality["original"] = evaluate(model, data.val, model.num_classes, e, "prune: evaluate original")
+    p, search = searched_settings(run, model, graph, data, quality.get("original", {}))
     plan = make_plan(model, p, graph)
-    if datamodule is not None:
-        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e, "prune: evaluate masked")
-    compact = apply_plan(model.cpu(), plan, graph=graph).to(device)
-    model.to(device)
-    if n_recal and datamodule is not None:
-        recalibrate_bn(compact, datamodule.train_dataloader(), n_recal)
-    if datamodule is not None:
-        quality["pruned"] = evaluate(compact, val, compact.num_classes, e, "prune: evaluate pruned")
+    if data.datamodule is not None:
+        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), data.val, model.num_classes, e, "prune: evaluate masked")
+    compact = apply_plan(model.cpu(), plan, graph=graph).to(run.device)
+    model.to(run.device)
+    if run.recalibrate and data.datamodule is not None:
+        recalibrate_bn(compact, data.datamodule.train_dataloader(), run.recalibrate)
+    if data.datamodule is not None:
+        quality["pruned"] = evaluate(compact, data.val, compact.num_classes, e, "prune: evaluate pruned")
+    return Pruned(plan, compact, quality, search)
 
-    rows = {"original": result_row(model, hw, device, runs, quality.get("original")), "pruned": result_row(compact, hw, device, runs, quality.get("pruned"))}
-    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if p.latency.report else None
-    model.to(device)
-    compact.to(device)
+
+def measure_rows(run: PruneRun, model: Darknet, pruned: Pruned) -> tuple[Rows, dict[str, Any] | None]:
+    """The report's rows (cost, PyTorch latency, quality; with `prune.latency.report` the
+    OpenVINO latencies) and what OpenVINO measured on (None without it)."""
+    hw, compact, quality = model.cfg.input_hw, pruned.compact, pruned.quality
+    rows = {"original": result_row(model, hw, run.device, run.latency_runs, quality.get("original")),
+            "pruned": result_row(compact, hw, run.device, run.latency_runs, quality.get("pruned"))}
+    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, run.p) if run.p.latency.report else None
+    model.to(run.device)
+    compact.to(run.device)
     if "masked" in quality:
         rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
-
     compact.cpu()
-    mode = "plan" if p.get("plan") else str(p.get("mode"))
-    setting = setting_label(plan.to_dict(), mode)
-    report = {
-        "setting": setting, "mode": mode, "overrides": _overrides(), "acceptance": acceptance.to_dict(),
-        "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
+    return rows, ov_device
+
+
+def report_json(run: PruneRun, pruned: Pruned, rows: Rows, hw: tuple[int, int], ov_device: dict[str, Any] | None) -> dict[str, Any]:
+    """The content of `report.json` (what `yolo_slim.prune.sweep` reads back)."""
+    plan, search = pruned.plan, pruned.search
+    mode = "plan" if run.p.get("plan") else str(run.p.get("mode"))
+    return {
+        "setting": setting_label(plan.to_dict(), mode), "mode": mode, "overrides": _overrides(), "acceptance": run.acceptance.to_dict(),
+        "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": run.device, "recalibrate_bn": run.recalibrate,
         "search": search.to_dict() if search is not None else None, "openvino": ov_device,
     }
-    md = report_markdown(rows, hw, device, plan, ov_device, search)
-    # all outputs go to a staging folder and move into `out` together, so an error or an
-    # interrupt (Ctrl-C, SIGTERM) leaves no partial set behind (yolo_slim.io.staging)
+
+
+def write_outputs(out: Path, pruned: Pruned, report: dict[str, Any], md: str) -> dict[str, Path]:
+    """Write every output through a staging folder that moves into `out` at once, so an
+    error or an interrupt (Ctrl-C, SIGTERM) leaves no partial set (`yolo_slim.io.staging`).
+
+    Returns:
+        The final paths by name (`plan`, `cfg`, `weights`, `ckpt`, `report_json`, `report_md`).
+    """
+    compact = pruned.compact
     with staged_outputs(out) as stage:
         staged = {
-            "plan": save_plan(plan, stage.path / "plan.json"),
+            "plan": save_plan(pruned.plan, stage.path / "plan.json"),
             "cfg": compact.to_cfg(stage.path / "pruned.cfg"),
             "weights": compact.save_darknet_weights(stage.path / "pruned.weights"),
             "ckpt": write_model_checkpoint(stage.path / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg)),
@@ -282,8 +375,12 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
             "report_md": write_atomic(stage.path / "report.md", md),
         }
         stage.commit()
-    artifacts = {name: stage.final(path) for name, path in staged.items()}
+    return {name: stage.final(path) for name, path in staged.items()}
 
+
+def prune_metrics(pruned: Pruned, rows: Rows) -> dict[str, float]:
+    """The ``prune/*`` metrics: the pruned model's cost and quality, and their ratios to the original's."""
+    plan, search = pruned.plan, pruned.search
     before, after = rows["original"], rows["pruned"]
     metrics = {
         "prune/params": float(after["params"]),
@@ -305,5 +402,24 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
         if key in after:
             metrics[f"prune/{key}"] = after[key]
             metrics[f"prune/{key}_before"] = before[key]
-            metrics[f"prune/masked_{key}"] = quality["masked"][key]
-    return metrics, artifacts
+            metrics[f"prune/masked_{key}"] = pruned.quality["masked"][key]
+    return metrics
+
+
+def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
+    """Run the pruning task; returns stage-prefixed metrics and the written paths.
+
+    Raises:
+        PruneError, ConfigError, CfgError, WeightsError: bad requests, one message each.
+    """
+    run = check_run(cfg)
+    datamodule = load_data(run)
+    model = load_original(run, datamodule)
+    data = evaluation_data(datamodule)
+    pruned = plan_and_cut(run, model, data)
+    rows, ov_device = measure_rows(run, model, pruned)
+    hw = model.cfg.input_hw
+    report = report_json(run, pruned, rows, hw, ov_device)
+    md = report_markdown(rows, hw, run.device, pruned.plan, ov_device, pruned.search)
+    artifacts = write_outputs(run.out, pruned, report, md)
+    return prune_metrics(pruned, rows), artifacts
