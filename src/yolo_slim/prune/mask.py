@@ -53,8 +53,8 @@ def mask_model(
         cut = ~keep[graph.positions[layer]]
         if cut.any():
             targets[layer] = cut
-    for layers in plan.removed_units:
-        last = graph.unit_of(layers).last_conv
+    for unit in plan.removed_units:
+        last = graph.unit_of(unit.layers).last_conv
         targets[last] = np.ones(graph.shapes[last].c, dtype=bool)
     with torch.no_grad():
         for layer, cut in targets.items():

@@ -32,7 +32,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +61,35 @@ CutBy = Literal["threshold", "quota"]
 CUT_BY: tuple[str, ...] = ("threshold", "quota")
 
 
+class RemovedUnit(tuple):
+    """A residual unit a plan removes, by the layer ids it occupies: its convs, then its shortcut.
+
+    A tuple of the ids (so it compares, sorts, hashes and serialises as the id list
+    `plan.json` holds, ``[2, 3, 4]``) read by name: `convs`, `shortcut`, `layers`.
+    `ChannelGraph.unit_of(unit.layers)` gives the graph's `ResidualUnit`.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, layers: Iterable[int]) -> "RemovedUnit":
+        return super().__new__(cls, (int(i) for i in layers))
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """Every layer id of the unit, ascending (convs then shortcut)."""
+        return tuple(self)
+
+    @property
+    def convs(self) -> tuple[int, ...]:
+        """The conv layer ids of the unit's chain."""
+        return self.layers[:-1]
+
+    @property
+    def shortcut(self) -> int:
+        """The shortcut layer id closing the unit."""
+        return self.layers[-1]
+
+
 @dataclass(frozen=True)
 class PrunePlan:
     """What to cut, in the layer ids of the cfg the plan was made for.
@@ -68,8 +97,9 @@ class PrunePlan:
     Attributes:
         kept: conv layer id -> ascending kept output channel indices; convs not listed
             keep every channel.
-        removed_units: residual units to remove, each the tuple of its layer ids
-            (convs then shortcut), in layer order.
+        removed_units: residual units to remove (`RemovedUnit`: the layer ids, convs
+            then shortcut), in layer order; given as plain id tuples they become
+            `RemovedUnit`s.
         fingerprint: `cfg_fingerprint` of the cfg the plan belongs to.
         global_percent: the requested percent: with `cut_by="threshold"` the quantile
             of the prunable channel scores that is the threshold, with `"quota"` the
@@ -91,7 +121,7 @@ class PrunePlan:
     """
 
     kept: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-    removed_units: tuple[tuple[int, ...], ...] = ()
+    removed_units: tuple[RemovedUnit, ...] = ()
     fingerprint: str = ""
     global_percent: float | None = None
     layer_keep: float | None = None
@@ -106,15 +136,19 @@ class PrunePlan:
     latency_budget_ms: float | None = None
     latency_ms: float | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "removed_units", tuple(RemovedUnit(u) for u in self.removed_units))
+
     @property
     def removed_layers(self) -> frozenset[int]:
-        return frozenset(i for unit in self.removed_units for i in unit)
+        """Every layer id of the removed units."""
+        return frozenset(i for unit in self.removed_units for i in unit.layers)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (conv ids become string keys)."""
         d = dataclasses.asdict(self)
         d["kept"] = {str(k): list(v) for k, v in sorted(self.kept.items())}
-        d["removed_units"] = [list(u) for u in self.removed_units]
+        d["removed_units"] = [list(u.layers) for u in self.removed_units]
         return {"version": PLAN_VERSION, **d}
 
     @classmethod
@@ -136,7 +170,7 @@ class PrunePlan:
             raise PruneError(f"{source}: unknown plan keys {unknown}; expected {sorted(names)}")
         try:
             kept = {int(k): tuple(int(c) for c in v) for k, v in dict(data.get("kept", {})).items()}
-            units = tuple(tuple(int(i) for i in u) for u in data.get("removed_units", ()))
+            units = tuple(RemovedUnit(u) for u in data.get("removed_units", ()))
         except (TypeError, ValueError) as exc:
             raise PruneError(f"{source}: malformed kept/removed_units: {exc}") from None
         data.update(kept=kept, removed_units=units)
@@ -234,8 +268,8 @@ def check_plan(graph: ChannelGraph, plan: PrunePlan) -> np.ndarray:
             problems.append(f"split route {route}: kept counts per block {counts} differ; each block must keep the same number")
     units = {u.layers for u in graph.units}
     for unit in plan.removed_units:
-        if tuple(unit) not in units:
-            problems.append(f"layers {list(unit)} are not a removable residual unit of {cfg.source}")
+        if unit.layers not in units:
+            problems.append(f"layers {list(unit.layers)} are not a removable residual unit of {cfg.source}")
     if len(set(plan.removed_units)) != len(plan.removed_units):
         problems.append("a residual unit is listed twice")
     if problems:
