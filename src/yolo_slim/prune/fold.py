@@ -33,7 +33,7 @@ from yolo_slim.graph import ChannelGraph
 from yolo_slim.model.layers import make_activation
 
 if TYPE_CHECKING:
-    from yolo_slim.prune.plan import RemovedUnit
+    from yolo_slim.prune.plan_value import RemovedUnit
 
 Arrays = dict[int, dict[str, np.ndarray]]
 

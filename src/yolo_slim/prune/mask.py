@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from yolo_slim.graph import ChannelGraph, build_graph
-from yolo_slim.prune.plan import PrunePlan, check_plan
+from yolo_slim.prune.plan_value import PrunePlan, check_plan
 
 SILENT_LOGISTIC_BETA = -1.0e4  # sigmoid(-1e4) == 0 exactly in float32 and float64
 

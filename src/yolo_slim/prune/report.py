@@ -13,7 +13,7 @@ from typing import Any
 
 from yolo_slim.metrics.cost import measure_latency
 from yolo_slim.model import Darknet
-from yolo_slim.prune.plan import PrunePlan
+from yolo_slim.prune.plan_value import PrunePlan
 from yolo_slim.prune.search import SearchResult
 from yolo_slim.tables import cell, cost_row, markdown_table
 
