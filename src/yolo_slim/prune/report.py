@@ -1,5 +1,5 @@
-"""The prune task's `report.md`: the before/after table, the plan's line, the OpenVINO
-latencies and the search table, from the rows `prune()` measured.
+"""The prune task's `report.md` (the before/after table, the plan's line, the OpenVINO
+latencies and the search table) and its ``prune/*`` metrics, from the rows `prune()` measured.
 
 A row (`result_row`) holds the cost keys of `yolo_slim.tables.cost_row`, the
 PyTorch batch-1 ``latency_ms`` and, when a dataset was given, ``precision``,
@@ -97,3 +97,31 @@ def report_markdown(rows: Rows, hw: tuple[int, int], device: str, plan: PrunePla
     """The whole `report.md`: the models, then the OpenVINO latencies and the search when there are any."""
     md = models_markdown(rows, hw, device, plan) + (latency_markdown(rows, openvino, plan) if openvino else "")
     return md + (search_markdown(search) if search is not None else "")
+
+
+def prune_metrics(rows: Rows, plan: PrunePlan, search: SearchResult | None, masked: dict[str, float] | None) -> dict[str, float]:
+    """The ``prune/*`` metrics: the pruned model's cost and quality, and their ratios to
+    the original's; `masked` is the masked model's quality (None in cost-only runs)."""
+    before, after = rows["original"], rows["pruned"]
+    metrics = {
+        "prune/params": float(after["params"]),
+        "prune/params_ratio": after["params"] / before["params"],
+        "prune/bflops": after["bflops"],
+        "prune/bflops_ratio": after["bflops"] / before["bflops"],
+        "prune/latency_ms": after["latency_ms"],
+        "prune/removed_units": float(len(plan.removed_units)),
+    }
+    if plan.achieved_percent is not None:
+        metrics["prune/achieved_percent"] = plan.achieved_percent
+    if "ov_latency_ms" in after:
+        metrics["prune/ov_latency_ms"] = after["ov_latency_ms"]
+        metrics["prune/ov_latency_ratio"] = after["ov_latency_ms"] / before["ov_latency_ms"]
+    if search is not None:
+        metrics["prune/search_evaluations"] = float(len(search.points))
+        metrics[f"prune/search_{search.axis}"] = float(search.best)
+    for key in ("precision", "recall", "mAP50"):
+        if key in after:
+            metrics[f"prune/{key}"] = after[key]
+            metrics[f"prune/{key}_before"] = before[key]
+            metrics[f"prune/masked_{key}"] = masked[key]
+    return metrics

@@ -30,8 +30,9 @@ reused (the built-in one is generated once, keyed by its parameters).
 
 `prune()` is the composition of named steps: `check_run` (validation, a `PruneRun`),
 `load_data`, `load_original`, `evaluation_data`, `plan_and_cut` (evaluations, search,
-plan, surgery, re-calibration: a `Pruned`), `measure_rows`, `report_json` and
-`yolo_slim.prune.report.report_markdown`, `write_outputs`, `prune_metrics`.
+plan, surgery, re-calibration: a `Pruned`), `measure_rows`, `report_json`,
+`report_markdown`, `write_outputs` and `prune_metrics` (`report_markdown`, `prune_metrics`
+and `result_row` live in `yolo_slim.prune.report`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ from yolo_slim.latency import network_latency, table_from_config
 from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
-from yolo_slim.prune.report import Rows, report_markdown, result_row
+from yolo_slim.prune.report import Rows, prune_metrics, report_markdown, result_row
 from yolo_slim.prune.search import SearchResult, search_strongest
 from yolo_slim.prune.surgery import apply_plan, compact_cfg
 from yolo_slim.prune.sweep import setting_label
@@ -378,34 +379,6 @@ def write_outputs(out: Path, pruned: Pruned, report: dict[str, Any], md: str) ->
     return {name: stage.final(path) for name, path in staged.items()}
 
 
-def prune_metrics(pruned: Pruned, rows: Rows) -> dict[str, float]:
-    """The ``prune/*`` metrics: the pruned model's cost and quality, and their ratios to the original's."""
-    plan, search = pruned.plan, pruned.search
-    before, after = rows["original"], rows["pruned"]
-    metrics = {
-        "prune/params": float(after["params"]),
-        "prune/params_ratio": after["params"] / before["params"],
-        "prune/bflops": after["bflops"],
-        "prune/bflops_ratio": after["bflops"] / before["bflops"],
-        "prune/latency_ms": after["latency_ms"],
-        "prune/removed_units": float(len(plan.removed_units)),
-    }
-    if plan.achieved_percent is not None:
-        metrics["prune/achieved_percent"] = plan.achieved_percent
-    if "ov_latency_ms" in after:
-        metrics["prune/ov_latency_ms"] = after["ov_latency_ms"]
-        metrics["prune/ov_latency_ratio"] = after["ov_latency_ms"] / before["ov_latency_ms"]
-    if search is not None:
-        metrics["prune/search_evaluations"] = float(len(search.points))
-        metrics[f"prune/search_{search.axis}"] = float(search.best)
-    for key in ("precision", "recall", "mAP50"):
-        if key in after:
-            metrics[f"prune/{key}"] = after[key]
-            metrics[f"prune/{key}_before"] = before[key]
-            metrics[f"prune/masked_{key}"] = pruned.quality["masked"][key]
-    return metrics
-
-
 def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     """Run the pruning task; returns stage-prefixed metrics and the written paths.
 
@@ -422,4 +395,4 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     report = report_json(run, pruned, rows, hw, ov_device)
     md = report_markdown(rows, hw, run.device, pruned.plan, ov_device, pruned.search)
     artifacts = write_outputs(run.out, pruned, report, md)
-    return prune_metrics(pruned, rows), artifacts
+    return prune_metrics(rows, pruned.plan, pruned.search, pruned.quality.get("masked")), artifacts
