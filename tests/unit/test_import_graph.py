@@ -112,6 +112,14 @@ def test_the_package_has_no_import_circle() -> None:
     assert cycles(graph) == []
 
 
+def test_the_pipeline_stages_and_the_benchmark_share_their_context_not_each_other() -> None:
+    graph = import_graph(PACKAGE)
+    benchmark, stages = graph["yolo_slim.pipeline.benchmark"], graph["yolo_slim.pipeline.stages"]
+    assert "yolo_slim.pipeline.context" in benchmark and "yolo_slim.pipeline.context" in stages
+    assert "yolo_slim.pipeline.stages" not in benchmark
+    assert "yolo_slim.pipeline.benchmark" in stages  # imported when stages is, not lazily
+
+
 def test_a_circle_is_found_and_lazy_imports_are_not(tmp_path: Path) -> None:
     pkg = tmp_path / "pkg"
     pkg.mkdir()

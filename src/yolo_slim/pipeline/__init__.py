@@ -8,6 +8,6 @@ benchmark, each stage a call of the project's own task with its own config, and
 from __future__ import annotations
 
 from yolo_slim.pipeline.runner import run_pipeline
-from yolo_slim.pipeline.stages import STAGES
+from yolo_slim.pipeline.context import STAGES
 
 __all__ = ["STAGES", "run_pipeline"]

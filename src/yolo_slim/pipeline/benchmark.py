@@ -25,7 +25,8 @@ from yolo_slim.pipeline.measure import (
     openvino_engine,
     torch_engine,
 )
-from yolo_slim.pipeline.stages import StageContext, baseline_config
+from yolo_slim.pipeline.context import StageContext
+from yolo_slim.pipeline.jobs import baseline_config
 
 ENGINES = ("pytorch", "onnxruntime", "openvino_fp32", "openvino_fp16", "openvino_int8")
 

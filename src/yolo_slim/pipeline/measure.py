@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from yolo_slim.metrics.cost import count_cost
+from yolo_slim import tables
 
 
 
 
 def cost_row(cfg, hw: tuple[int, int]) -> dict[str, float]:
-    """Params, `.weights` MiB and darknet BFLOPs of a cfg at input `hw`."""
-    cost = count_cost(cfg, hw)
-    return {"params": float(cost.params), "weights_mib": cost.weights_bytes / 2**20, "bflops": cost.bflops}
+    """Params (a float, as the stage results have always held it), `.weights` MiB and
+    darknet BFLOPs of a cfg at input `hw` (`yolo_slim.tables.cost_row`)."""
+    row = tables.cost_row(cfg, hw)
+    return {**row, "params": float(row["params"])}
 
 
 def interleaved_latency(engines: Mapping[str, Callable[[], Any]], runs: int = 30, warmup: int = 3, block: int = 5) -> dict[str, float]:

@@ -12,24 +12,28 @@ from pathlib import Path
 from typing import Any
 
 from yolo_slim.io.atomic import write_atomic
+from yolo_slim.tables import cell, markdown_table
 
-HEADER = "| model | P | R | mAP@0.5 | Params | .weights size | inference time (ms) | BFLOPS |"
-RULE = "|---|---|---|---|---|---|---|---|"
+HEADER = ("model", "P", "R", "mAP@0.5", "Params", ".weights size", "inference time (ms)", "BFLOPS")
 
 
 def _f(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{float(value):.{digits}f}"
+    return cell(value, f".{digits}f")
 
 
 def _params(value: Any) -> str:
     return "-" if value is None else f"{float(value) / 1e6:.3f}M"
 
 
-def _row(name: str, row: dict[str, Any]) -> str:
-    return (
-        f"| {name} | {_f(row.get('precision'))} | {_f(row.get('recall'))} | {_f(row.get('mAP50'))} | {_params(row.get('params'))} | "
-        f"{_f(row.get('weights_mib'), 2)} MiB | {_f(row.get('latency_ms'), 2)} | {_f(row.get('bflops'), 3)} |"
-    )
+def _cells(name: str, row: dict[str, Any]) -> list[str]:
+    """The tutorial's columns of one model's row."""
+    return [name, _f(row.get("precision")), _f(row.get("recall")), _f(row.get("mAP50")), _params(row.get("params")),
+            f"{_f(row.get('weights_mib'), 2)} MiB", _f(row.get("latency_ms"), 2), _f(row.get("bflops"), 3)]
+
+
+def _model_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The tutorial's table, one line per (name, row)."""
+    return markdown_table(HEADER, (_cells(name, row) for name, row in rows.items()))
 
 
 def _train_row(ctx, stage: str, model: str) -> dict[str, Any] | None:
@@ -84,20 +88,15 @@ def _final_section(ctx) -> list[str]:
     lines = ["## After fine-tuning, against the baseline", ""]
     if base is None or slim is None:
         return lines + ["(needs the `baseline` and `finetune` stages)", ""]
-    lines += [HEADER, RULE, _row("baseline", base), _row("slim (fine-tuned)", slim), ""]
+    lines += [*_model_table({"baseline": base, "slim (fine-tuned)": slim}), ""]
     deployed = ctx.results.get("benchmark", {}).get("deployed", {})
     ov_base = deployed.get("baseline/openvino_fp32", {}).get("latency_ms")
     ov_slim = deployed.get("slim/openvino_fp32", {}).get("latency_ms")
     keep = float(slim["mAP50"]) / float(base["mAP50"]) if base.get("mAP50") and slim.get("mAP50") is not None else None
-    lines += [
-        "| change | params | .weights size | BFLOPS | PyTorch speed-up | OpenVINO FP32 speed-up | mAP@0.5 kept |",
-        "|---|---|---|---|---|---|---|",
-        f"| slim vs baseline | {_reduction(base.get('params'), slim.get('params'))} | {_reduction(base.get('weights_mib'), slim.get('weights_mib'))} | "
-        f"{_reduction(base.get('bflops'), slim.get('bflops'))} | {_speedup(base.get('latency_ms'), slim.get('latency_ms'))} | "
-        f"{_speedup(ov_base, ov_slim)} | {'-' if keep is None else f'{keep * 100:.1f}%'} |",
-        "",
-    ]
-    return lines
+    change = ["slim vs baseline", *(_reduction(base.get(k), slim.get(k)) for k in ("params", "weights_mib", "bflops")),
+              _speedup(base.get("latency_ms"), slim.get("latency_ms")), _speedup(ov_base, ov_slim), "-" if keep is None else f"{keep * 100:.1f}%"]
+    header = ("change", "params", ".weights size", "BFLOPS", "PyTorch speed-up", "OpenVINO FP32 speed-up", "mAP@0.5 kept")
+    return lines + [*markdown_table(header, [change]), ""]
 
 
 def _deploy_section(ctx) -> list[str]:
@@ -107,22 +106,18 @@ def _deploy_section(ctx) -> list[str]:
         return lines + ["(needs the `export` and `benchmark` stages)", ""]
     deployed = bench["deployed"]
     reference = deployed.get("baseline/openvino_fp32", {}).get("latency_ms")
-    lines += [
-        "| model | engine | P | R | mAP@0.5 | inference time (ms) | FPS | speed-up vs baseline OpenVINO FP32 |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    header = ("model", "engine", "P", "R", "mAP@0.5", "inference time (ms)", "FPS", "speed-up vs baseline OpenVINO FP32")
     order = ("pytorch", "onnxruntime", "openvino_fp32", "openvino_fp16", "openvino_int8")
+    rows = []
     for model in ("baseline", "slim"):
         for engine in order:
             entry = deployed.get(f"{model}/{engine}")
             if not entry or "latency_ms" not in entry:
                 continue
             ms = entry["latency_ms"]
-            lines.append(
-                f"| {model} | {engine} | {_f(entry.get('precision'))} | {_f(entry.get('recall'))} | {_f(entry.get('mAP50'))} | "
-                f"{ms:.2f} | {1000.0 / ms:.1f} | {_speedup(reference, ms)} |"
-            )
-    lines += ["", "P, R and mAP@0.5 of the OpenVINO rows are those of the deployed IR on the validation set; the PyTorch and "
+            rows.append([model, engine, *(_f(entry.get(k)) for k in ("precision", "recall", "mAP50")),
+                         f"{ms:.2f}", f"{1000.0 / ms:.1f}", _speedup(reference, ms)])
+    lines += [*markdown_table(header, rows), "", "P, R and mAP@0.5 of the OpenVINO rows are those of the deployed IR on the validation set; the PyTorch and "
               "ONNX Runtime rows share the PyTorch model's (ONNX Runtime matched it to 1e-4 at export).", ""]
     return lines
 
@@ -148,12 +143,12 @@ def _training_section(ctx) -> list[str]:
             continue
         budget, conv = training.get("budget") or {}, training.get("convergence") or {}
         line = str(budget.get("line", "-")).split(": ", 1)[-1]
-        rows.append(f"| {stage} | {line} | {training.get('steps_done', '-')} ({training.get('epochs_done', '-')} epochs) | "
-                    f"{conv.get('verdict', '-')} | {_anchor_phrase(training.get('anchors'))} |")
+        rows.append([stage, line, f"{training.get('steps_done', '-')} ({training.get('epochs_done', '-')} epochs)",
+                     str(conv.get("verdict", "-")), _anchor_phrase(training.get("anchors"))])
     lines = ["## Training budgets and convergence", ""]
     if not rows:
         return lines + ["(no training stage has run)", ""]
-    lines += ["| stage | budget (optimizer steps) | steps done | verdict | anchors |", "|---|---|---|---|---|", *rows, ""]
+    lines += [*markdown_table(("stage", "budget (optimizer steps)", "steps done", "verdict", "anchors"), rows), ""]
     for stage, check in ctx.gate.items():
         state = "passed" if check["passed"] else ("FAILED: the run stopped here" if check["enforced"] else "FAILED, pruned anyway (gate=false)")
         lines.append(f"- Gate before pruning the {stage} model: {state}. {check['line']}")
@@ -176,7 +171,7 @@ def write_report(ctx) -> Path:
     for stage, model, title in (("baseline", "baseline", "Baseline"), ("sparsity", "sparse", "After sparsity training")):
         row = _train_row(ctx, stage, model)
         lines += [f"## {title}", ""]
-        lines += [HEADER, RULE, _row(model, row), ""] if row else [f"(stage `{stage}` has not run)", ""]
+        lines += [*_model_table({model: row}), ""] if row else [f"(stage `{stage}` has not run)", ""]
     lines += _sweep_section(ctx, "channel_sweep", "Channel pruning sweep")
     lines += _sweep_section(ctx, "layer_sweep", "Layer pruning sweep (on the chosen channel-pruned model)")
     lines += _sweep_section(ctx, "latency_sweep", "Latency-budget pruning sweep (channels and residual units within a measured latency)")

@@ -29,9 +29,10 @@ from yolo_slim.errors import PipelineError
 from yolo_slim.pipeline.gate import GateCheck, check_baseline, check_sparse, enforce
 from yolo_slim.pipeline.inputs import FileDigests, data_fingerprint, differences, stage_inputs
 from yolo_slim.pipeline.report import write_report
-from yolo_slim.pipeline.stages import (
-    RUNNERS, STAGES, StageContext, baseline_config, forced_stages, load_result, save_result, stage_configs, stage_list,
-)
+from yolo_slim.pipeline.benchmark import benchmark_models
+from yolo_slim.pipeline.context import STAGES, StageContext
+from yolo_slim.pipeline.jobs import baseline_config, stage_configs
+from yolo_slim.pipeline.stages import RUNNERS, forced_stages, load_result, save_result, stage_list
 
 log = logging.getLogger(__name__)
 RESULT_NAME = "stage.json"
@@ -109,8 +110,6 @@ def _inputs(ctx: StageContext, name: str, configs: dict[str, DictConfig], digest
     roots = {str(ctx.run_dir): "<run>", str(p.data_dir): "<data_cache>", str(p.root_dir): "<checkout>"}
     if name != "benchmark":
         return stage_inputs(configs, roots, digests, data_digest)
-    from yolo_slim.pipeline.benchmark import benchmark_models
-
     settings = {"benchmark": OmegaConf.to_container(ctx.cfg.benchmark), "eval": OmegaConf.to_container(ctx.cfg.eval),
                 "img_size": ctx.img_size, "deploy_device": ctx.cfg.deploy_device, "data": ctx.data}
     files = [f for pair in benchmark_models(ctx).values() for f in pair]

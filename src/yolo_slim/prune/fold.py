@@ -22,7 +22,8 @@ constant value. The invariant `masked[kept] = compact + d[kept]` holds layer by 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ import torch
 from yolo_slim.darknet.sections import ConvSection, MaxPoolSection, RouteSection, ShortcutSection, UpsampleSection, YoloSection, layer_input
 from yolo_slim.graph import ChannelGraph
 from yolo_slim.model.layers import make_activation
+
+if TYPE_CHECKING:
+    from yolo_slim.prune.plan_value import RemovedUnit
 
 Arrays = dict[int, dict[str, np.ndarray]]
 
@@ -56,14 +60,14 @@ def conv_offset(weight: np.ndarray, groups: int, d_in: np.ndarray) -> np.ndarray
     return np.einsum("goi,gi->go", w.reshape(groups, out // groups, per), d_in.reshape(groups, per)).reshape(out)
 
 
-def fold_constants(graph: ChannelGraph, arrays: Arrays, keep: np.ndarray, removed_units: tuple[tuple[int, ...], ...]) -> tuple[Arrays, list[str]]:
+def fold_constants(graph: ChannelGraph, arrays: Arrays, keep: np.ndarray, removed_units: Sequence[RemovedUnit]) -> tuple[Arrays, list[str]]:
     """Fold the constants of cut channels and removed units into their consumers.
 
     Args:
         graph: the channel graph of the original cfg.
         arrays: per conv id, the `.weights` arrays; not modified.
         keep: Bool[graph.num_coupled], the coupled channels the compact network keeps.
-        removed_units: layer ids of each removed residual unit (units of `graph`).
+        removed_units: the removed residual units (units of `graph`).
 
     Returns:
         New arrays (consumers' `running_mean`/`bias` updated, the rest shared with the
@@ -71,7 +75,7 @@ def fold_constants(graph: ChannelGraph, arrays: Arrays, keep: np.ndarray, remove
         shortcut or a `[yolo]` head on a kept channel).
     """
     cfg = graph.cfg
-    units = [graph.unit_of(layers) for layers in removed_units]
+    units = [graph.unit_of(unit.layers) for unit in removed_units]
     removed = {i for unit in units for i in unit.layers}
     unit_last = {unit.last_conv for unit in units}
     out: Arrays = {i: dict(p) for i, p in arrays.items()}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from yolo_slim.graph import ChannelGraph, build_graph
-from yolo_slim.prune.plan import PrunePlan, check_plan
+from yolo_slim.prune.plan_value import PrunePlan, check_plan
 
 SILENT_LOGISTIC_BETA = -1.0e4  # sigmoid(-1e4) == 0 exactly in float32 and float64
 
@@ -53,8 +53,8 @@ def mask_model(
         cut = ~keep[graph.positions[layer]]
         if cut.any():
             targets[layer] = cut
-    for layers in plan.removed_units:
-        last = graph.unit_of(layers).last_conv
+    for unit in plan.removed_units:
+        last = graph.unit_of(unit.layers).last_conv
         targets[last] = np.ones(graph.shapes[last].c, dtype=bool)
     with torch.no_grad():
         for layer, cut in targets.items():

@@ -22,7 +22,7 @@ from yolo_slim.darknet.sections import ConvSection, layer_input
 from yolo_slim.darknet.shapes import input_channels
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.prune.fold import Arrays, fold_constants
-from yolo_slim.prune.plan import PrunePlan, check_plan
+from yolo_slim.prune.plan_value import PrunePlan, check_plan
 
 
 def _compact_layers(cfg: DarknetCfg, graph: ChannelGraph, keep: np.ndarray, removed: frozenset[int]) -> tuple[DarknetCfg, dict[int, int] | None]:

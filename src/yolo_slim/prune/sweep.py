@@ -40,6 +40,7 @@ from omegaconf import DictConfig
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.io.atomic import write_atomic
 from yolo_slim.prune.accept import Acceptance
+from yolo_slim.tables import cell, markdown_table
 
 _log = logging.getLogger(__name__)
 
@@ -271,38 +272,36 @@ def sweep_table(rows: Sequence[Row], reference: Row | None = None, choice: Optim
     return lines
 
 
+CELL_FORMATS: dict[str, tuple[str, Any]] = {
+    "params": (",", int),
+    **{k: (".4f", float) for k in ("precision", "recall", "mAP50")},
+    **{k: (".3f", float) for k in ("global_percent", "achieved_percent", "bflops")},
+    "threshold": (".3g", float),
+    "delta_mAP50": ("+.4f", float),
+    **{k: (".2f", float) for k in ("weights_mib", "latency_ms", "ov_latency_ms")},
+}
+"""(format spec, cast) of the numeric columns of the markdown table; other columns print as text."""
+
+
 def _fmt(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    if key == "params":
-        return f"{int(value):,}"
-    if key in ("precision", "recall", "mAP50"):
-        return f"{float(value):.4f}"
-    if key in ("global_percent", "achieved_percent"):
-        return f"{float(value):.3f}"
-    if key == "threshold":
-        return f"{float(value):.3g}"
-    if key == "delta_mAP50":
-        return f"{float(value):+.4f}"
-    if key in ("weights_mib", "latency_ms", "ov_latency_ms"):
-        return f"{float(value):.2f}"
-    if key == "bflops":
-        return f"{float(value):.3f}"
-    return str(value)
+    spec, cast = CELL_FORMATS.get(key, ("", str))
+    return cell(value, spec, cast)
 
 
 def format_markdown(table: Sequence[Row], title: str = "Pruning sweep", notes: Iterable[str] = ()) -> str:
     """The table as markdown, the optimal row's setting in bold."""
     out = [f"# {title}", ""]
     out += [*notes, ""] if notes else []
-    out.append("| " + " | ".join(t for _, t in COLUMNS) + " |")
-    out.append("|" + "---|" * len(COLUMNS))
-    for line in table:
-        cells = [_fmt(k, line.get(k)) for k, _ in COLUMNS]
-        if line.get("optimal"):
-            cells[0] = f"**{cells[0]}**"
-        out.append("| " + " | ".join(cells) + " |")
+    out += markdown_table([t for _, t in COLUMNS], (_markdown_cells(line) for line in table))
     return "\n".join(out) + "\n"
+
+
+def _markdown_cells(line: Row) -> list[str]:
+    """One table line's cells, the optimal row's setting in bold."""
+    cells = [_fmt(k, line.get(k)) for k, _ in COLUMNS]
+    if line.get("optimal"):
+        cells[0] = f"**{cells[0]}**"
+    return cells
 
 
 def format_csv(table: Sequence[Row]) -> str:

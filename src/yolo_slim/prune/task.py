@@ -27,12 +27,19 @@ letterboxed and kept in RAM as a list (reused by the original, masked, every sea
 point and the compact model), and the training set is only loaded when
 `recalibrate_bn` needs it. Across the processes of a multirun the on-disk dataset is
 reused (the built-in one is generated once, keyed by its parameters).
+
+`prune()` is the composition of named steps: `check_run` (validation, a `PruneRun`),
+`load_data`, `load_original`, `evaluation_data`, `plan_and_cut` (evaluations, search,
+plan, surgery, re-calibration: a `Pruned`), `measure_rows`, `report_json`,
+`report_markdown`, `write_outputs` and `prune_metrics` (`report_markdown`, `prune_metrics`
+and `result_row` live in `yolo_slim.prune.report`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +49,7 @@ from omegaconf import DictConfig, OmegaConf
 from yolo_slim.config import validate_config
 from yolo_slim.config.datasets import build_datamodule, has_data
 from yolo_slim.config.devices import torch_device
+from yolo_slim.config.location import output_dir
 from yolo_slim.config.sizes import resolve_img_size
 from yolo_slim.darknet.cfg import write_cfg_text
 from yolo_slim.io.atomic import write_atomic
@@ -49,7 +57,7 @@ from yolo_slim.io.checkpoint import write_model_checkpoint
 from yolo_slim.io.staging import staged_outputs
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
-from yolo_slim.metrics.cost import count_cost, measure_latency
+from yolo_slim.metrics.cost import count_cost
 from yolo_slim.metrics.evaluate import evaluate_model
 from yolo_slim.model import Darknet, load_model
 from yolo_slim.progress import progress_task, track
@@ -59,6 +67,7 @@ from yolo_slim.latency import network_latency, table_from_config
 from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
 from yolo_slim.prune.recalibrate import recalibrate_bn
+from yolo_slim.prune.report import Rows, prune_metrics, report_markdown, result_row
 from yolo_slim.prune.search import SearchResult, search_strongest
 from yolo_slim.prune.surgery import apply_plan, compact_cfg
 from yolo_slim.prune.sweep import setting_label
@@ -67,14 +76,6 @@ _log = logging.getLogger(__name__)
 
 MODES = ("channel", "layer", "layer_channel", "latency")
 OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "report.json", "report.md")
-
-
-def _output_dir(cfg: DictConfig) -> Path:
-    """The run dir, ``cfg.paths.output_dir`` (by default Hydra's runtime output dir;
-    `pipeline.py` points it at a sweep job's folder)."""
-    return Path(str(cfg.paths.output_dir))
-
-
 
 
 def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) -> PrunePlan:
@@ -124,16 +125,6 @@ def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Dark
     return {**table.identity, "table": str(table.path)}
 
 
-def _latency_markdown(rows: dict[str, dict[str, Any]], device: dict[str, Any], plan: PrunePlan) -> str:
-    lines = ["", f"OpenVINO {device['precision'].upper()} batch-1 latency on {device['device']} ({device['device_name']}, {device['threads']} threads):", ""]
-    for name, row in rows.items():
-        if "ov_latency_ms" in row:
-            lines.append(f"- {name}: {row['ov_latency_ms']:.3f} ms measured, {row['ov_latency_pred_ms']:.3f} ms predicted")
-    if plan.latency_budget_ms is not None:
-        lines.append(f"- latency plan: budget {plan.latency_budget_ms:.3f} ms, predicted {plan.latency_ms:.3f} ms")
-    return "\n".join(lines) + "\n"
-
-
 def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progress: str | None = None) -> dict[str, float]:
     """P, R (at `e.score_threshold`), mAP@0.5 and mAP@0.5:0.95 of `model` on `loader`
     (a DataLoader or any iterable of its batches, e.g. a cached list); `progress` names
@@ -141,50 +132,6 @@ def evaluate(model: Darknet, loader: Any, num_classes: int, e: DictConfig, progr
     batches = track(loader, progress) if progress else loader
     result = evaluate_model(model, batches, num_classes, float(e.score_threshold), float(e.conf_thres), float(e.iou_thres), int(e.max_det))
     return {k: result[k] for k in ("precision", "recall", "mAP50", "mAP50_95")}
-
-
-def _row(model: Darknet, hw: tuple[int, int], device: str, runs: int, quality: dict[str, float] | None) -> dict[str, Any]:
-    cost = count_cost(model.cfg, hw)
-    latency = measure_latency(model, (1, model.cfg.net.channels, *hw), runs=runs, warmup=min(3, runs), device=device)
-    row = {"params": cost.params, "weights_mib": cost.weights_bytes / 2**20, "bflops": cost.bflops, "latency_ms": latency.median_ms}
-    row.update(quality or {})
-    return row
-
-
-def _markdown(rows: dict[str, dict[str, Any]], hw: tuple[int, int], device: str, plan: PrunePlan) -> str:
-    head = "| model | P | R | mAP@0.5 | Params | .weights (MiB) | latency (ms) | BFLOPs |"
-    lines = [
-        f"# Pruning report ({hw[0]}x{hw[1]}, batch 1, {device})",
-        "",
-        f"plan: global_percent={plan.global_percent}, layer_keep={plan.layer_keep}, channel_multiple={plan.channel_multiple}, "
-        f"shortcuts={plan.shortcuts}, removed units={len(plan.removed_units)}",
-        "",
-        *([_threshold_line(plan), ""] if plan.global_percent is not None else []),
-        head,
-        "|---|---|---|---|---|---|---|---|",
-    ]
-
-    def f(row: dict[str, Any], key: str) -> str:
-        return f"{row[key]:.4f}" if key in row else "-"
-
-    for name, row in rows.items():
-        lines.append(
-            f"| {name} | {f(row, 'precision')} | {f(row, 'recall')} | {f(row, 'mAP50')} | {row['params']:,} | "
-            f"{row['weights_mib']:.2f} | {row['latency_ms']:.2f} | {row['bflops']:.3f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _threshold_line(plan: PrunePlan) -> str:
-    """What `global_percent` did: the threshold, the requested and the achieved percent."""
-    threshold = "none (nothing cut)" if plan.threshold is None else f"{plan.threshold:.4g}"
-    achieved = "-" if plan.achieved_percent is None else f"{plan.achieved_percent:.3f}"
-    if plan.cut_by == "quota":
-        return f"cut by quota: requested {plan.global_percent:g} of the prunable channels, achieved {achieved} (largest score cut {threshold})"
-    return (
-        f"cut by threshold: |gamma| threshold {threshold} (the {plan.global_percent:g} quantile of the prunable channels), "
-        f"achieved {achieved} of the prunable channels cut"
-    )
 
 
 def search_axis(p: DictConfig) -> str:
@@ -235,33 +182,201 @@ def run_search(
     return result
 
 
-def _search_markdown(result: SearchResult) -> str:
-    lines = [
-        "",
-        f"## Search over {result.axis} ({len(result.points)} evaluations, bound {result.bound}, masked model)",
-        "",
-        f"reference mAP@0.5 {result.reference_map:.4f}; {result.acceptance.describe()}: chosen {result.axis}={result.best}",
-        "",
-        f"| # | stage | {result.axis} | mAP@0.5 | P | R | BFLOPs | accepted? |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for i, pt in enumerate(result.points, 1):
-        m = pt.metrics
-
-        def f(key: str, digits: int = 4) -> str:
-            return f"{m[key]:.{digits}f}" if key in m else "-"
-
-        lines.append(
-            f"| {i} | {pt.stage} | {pt.value:g} | {f('mAP50')} | {f('precision')} | {f('recall')} | {f('bflops', 3)} | "
-            f"{'ok' if pt.ok else pt.note or 'no'} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def _overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+@dataclass(frozen=True)
+class PruneRun:
+    """The validated settings of one prune run.
+
+    Attributes:
+        cfg: the validated task config.
+        out: the run dir the outputs go to.
+        acceptance: the sweep's acceptance rule (`prune.tolerance`, `keep_map`, ...).
+        img_size: the one input size of the model and its evaluation images.
+        device: the torch device the model runs on.
+        recalibrate: BatchNorm re-calibration batches (`prune.recalibrate_bn`, 0 = none).
+        latency_runs: timed runs of the PyTorch latency (`latency_runs`).
+    """
+
+    cfg: DictConfig
+    out: Path
+    acceptance: Acceptance
+    img_size: int
+    device: str
+    recalibrate: int
+    latency_runs: int
+
+    @property
+    def p(self) -> DictConfig:
+        return self.cfg.prune
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """What the run evaluates on: the datamodule (None for a cost-only run, `data=none`)
+    and its validation batches, decoded and letterboxed once and kept in RAM."""
+
+    datamodule: Any = None
+    val: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """A plan and what it made: the compact model and the quality of each model by name
+    (``original``, ``masked``, ``pruned``; empty in cost-only runs)."""
+
+    plan: PrunePlan
+    compact: Darknet
+    quality: dict[str, dict[str, float]]
+    search: SearchResult | None
+
+
+def check_run(cfg: DictConfig) -> PruneRun:
+    """Validate `cfg` (one line per mistake, before any work) and seed the run.
+
+    Raises:
+        PruneError: an output would overwrite an input.
+        ConfigError: a bad config, or `prune.search` with `prune=latency` or without data.
+    """
+    cfg = validate_config(cfg, "prune")
+    out = output_dir(cfg)
+    inputs = [Path(str(x)).resolve() for x in (cfg.model.cfg, cfg.get("weights"), cfg.prune.get("plan")) if x and Path(str(x)).exists()]
+    for name in OUTPUT_NAMES:
+        if (out / name).resolve() in inputs:
+            raise PruneError(f"output {out / name} is an input of this run; choose another output directory (hydra.run.dir=...)")
+    pl.seed_everything(int(cfg.seed), verbose=False)
+    p = cfg.prune
+    acceptance = Acceptance.from_config(p, "prune")  # checked before any work
+    if p.search and p.mode == "latency":
+        raise ConfigError("prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget "
+                          "(sweep budgets with -m prune.latency_budget=0.4,0.5,...)")
+    if p.search and not has_data(cfg.data):
+        raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
+    img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images
+    return PruneRun(cfg, out, acceptance, img_size, torch_device(cfg.device), int(p.recalibrate_bn), int(cfg.latency_runs))
+
+
+def load_data(run: PruneRun) -> Any:
+    """The datamodule, set up for validation (and for training when BatchNorm is
+    re-calibrated), or None for `data=none`."""
+    if not has_data(run.cfg.data):
+        return None
+    datamodule = build_datamodule(run.cfg, run.img_size)
+    datamodule.prepare_data()
+    datamodule.setup("fit" if run.recalibrate else "validate")  # the training set only for BN re-calibration
+    return datamodule
+
+
+def load_original(run: PruneRun, datamodule: Any) -> Darknet:
+    """The model to prune, on the run's device, with the data's classes unless the model names them."""
+    classes = run.cfg.model.classes or (datamodule.num_classes if datamodule is not None else None)
+    model = load_model(run.cfg.model.cfg, run.cfg.weights, classes, run.img_size)
+    model.to(run.device)
+    return model
+
+
+def evaluation_data(datamodule: Any) -> EvalData:
+    """The validation batches, decoded and letterboxed once and reused by every evaluation."""
+    if datamodule is None:
+        return EvalData()
+    return EvalData(datamodule, list(track(datamodule.val_dataloader(), "prune: load validation images")))
+
+
+def searched_settings(run: PruneRun, model: Darknet, graph: ChannelGraph, data: EvalData,
+                      reference: dict[str, float]) -> tuple[DictConfig, SearchResult | None]:
+    """`prune.*` with the searched axis set to the optimal point (`prune.search=true`),
+    and the search; else `prune.*` unchanged and None.
+
+    Raises:
+        PruneError: no optimal point (an unpruned model below `min_map`, or no setting accepted).
+    """
+    if not run.p.get("search"):
+        return run.p, None
+    search = run_search(model, graph, run.p, data.val, reference, run.cfg.eval)
+    if search.reason:
+        raise PruneError(
+            f"prune.search: no optimal point: {search.reason}, so the unpruned model learned (almost) nothing; "
+            "train longer or check the labels, or set prune.min_map lower to prune it anyway"
+        )
+    if search.best is None:
+        raise PruneError(
+            f"prune.search: no {search.axis} in the searched range is accepted ({search.acceptance.describe()}; tried "
+            f"{', '.join(f'{pt.value:g}: {pt.note}' for pt in search.points)}); "
+            "relax prune.tolerance / keep_map / keep_recall or lower prune.search_options.low"
+        )
+    return OmegaConf.merge(run.p, {search.axis: search.best}), search
+
+
+def plan_and_cut(run: PruneRun, model: Darknet, data: EvalData) -> Pruned:
+    """Evaluate the original, search (when asked), plan, evaluate the masked model, cut
+    (surgery), re-calibrate BatchNorm (when asked) and evaluate the compact model."""
+    e = run.cfg.eval
+    graph = build_graph(model.cfg)
+    quality: dict[str, dict[str, float]] = {}
+    if data.datamodule is not None:
+        quality["original"] = evaluate(model, data.val, model.num_classes, e, "prune: evaluate original")
+    p, search = searched_settings(run, model, graph, data, quality.get("original", {}))
+    plan = make_plan(model, p, graph)
+    if data.datamodule is not None:
+        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), data.val, model.num_classes, e, "prune: evaluate masked")
+    compact = apply_plan(model.cpu(), plan, graph=graph).to(run.device)
+    model.to(run.device)
+    if run.recalibrate and data.datamodule is not None:
+        recalibrate_bn(compact, data.datamodule.train_dataloader(), run.recalibrate)
+    if data.datamodule is not None:
+        quality["pruned"] = evaluate(compact, data.val, compact.num_classes, e, "prune: evaluate pruned")
+    return Pruned(plan, compact, quality, search)
+
+
+def measure_rows(run: PruneRun, model: Darknet, pruned: Pruned) -> tuple[Rows, dict[str, Any] | None]:
+    """The report's rows (cost, PyTorch latency, quality; with `prune.latency.report` the
+    OpenVINO latencies) and what OpenVINO measured on (None without it)."""
+    hw, compact, quality = model.cfg.input_hw, pruned.compact, pruned.quality
+    rows = {"original": result_row(model, hw, run.device, run.latency_runs, quality.get("original")),
+            "pruned": result_row(compact, hw, run.device, run.latency_runs, quality.get("pruned"))}
+    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, run.p) if run.p.latency.report else None
+    model.to(run.device)
+    compact.to(run.device)
+    if "masked" in quality:
+        rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
+    compact.cpu()
+    return rows, ov_device
+
+
+def report_json(run: PruneRun, pruned: Pruned, rows: Rows, hw: tuple[int, int], ov_device: dict[str, Any] | None) -> dict[str, Any]:
+    """The content of `report.json` (what `yolo_slim.prune.sweep` reads back)."""
+    plan, search = pruned.plan, pruned.search
+    mode = "plan" if run.p.get("plan") else str(run.p.get("mode"))
+    return {
+        "setting": setting_label(plan.to_dict(), mode), "mode": mode, "overrides": _overrides(), "acceptance": run.acceptance.to_dict(),
+        "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": run.device, "recalibrate_bn": run.recalibrate,
+        "search": search.to_dict() if search is not None else None, "openvino": ov_device,
+    }
+
+
+def write_outputs(out: Path, pruned: Pruned, report: dict[str, Any], md: str) -> dict[str, Path]:
+    """Write every output through a staging folder that moves into `out` at once, so an
+    error or an interrupt (Ctrl-C, SIGTERM) leaves no partial set (`yolo_slim.io.staging`).
+
+    Returns:
+        The final paths by name (`plan`, `cfg`, `weights`, `ckpt`, `report_json`, `report_md`).
+    """
+    compact = pruned.compact
+    with staged_outputs(out) as stage:
+        staged = {
+            "plan": save_plan(pruned.plan, stage.path / "plan.json"),
+            "cfg": compact.to_cfg(stage.path / "pruned.cfg"),
+            "weights": compact.save_darknet_weights(stage.path / "pruned.weights"),
+            "ckpt": write_model_checkpoint(stage.path / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg)),
+            "report_json": write_atomic(stage.path / "report.json", json.dumps(report, indent=1) + "\n"),
+            "report_md": write_atomic(stage.path / "report.md", md),
+        }
+        stage.commit()
+    return {name: stage.final(path) for name, path in staged.items()}
 
 
 def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
@@ -270,117 +385,14 @@ def prune(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     Raises:
         PruneError, ConfigError, CfgError, WeightsError: bad requests, one message each.
     """
-    cfg = validate_config(cfg, "prune")
-    out = _output_dir(cfg)
-    inputs = [Path(str(x)).resolve() for x in (cfg.model.cfg, cfg.get("weights"), cfg.prune.get("plan")) if x and Path(str(x)).exists()]
-    for name in OUTPUT_NAMES:
-        if (out / name).resolve() in inputs:
-            raise PruneError(f"output {out / name} is an input of this run; choose another output directory (hydra.run.dir=...)")
-    pl.seed_everything(int(cfg.seed), verbose=False)
-    datamodule = None
-    p = cfg.prune
-    acceptance = Acceptance.from_config(p, "prune")  # checked before any work
-    n_recal = int(p.recalibrate_bn)
-    if p.search and p.mode == "latency":
-        raise ConfigError("prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget "
-                          "(sweep budgets with -m prune.latency_budget=0.4,0.5,...)")
-    if p.search and not has_data(cfg.data):
-        raise ConfigError("prune.search=true needs a dataset to score settings on (data is none)")
-    img_size = resolve_img_size(cfg.img_size, cfg.model.cfg, cfg.weights)  # one size for the model and its images
-    if has_data(cfg.data):
-        datamodule = build_datamodule(cfg, img_size)
-        datamodule.prepare_data()
-        datamodule.setup("fit" if n_recal else "validate")  # the training set only for BN re-calibration
-    classes = cfg.model.classes or (datamodule.num_classes if datamodule is not None else None)
-    model = load_model(cfg.model.cfg, cfg.weights, classes, img_size)
-    device = torch_device(cfg.device)
-    model.to(device)
+    run = check_run(cfg)
+    datamodule = load_data(run)
+    model = load_original(run, datamodule)
+    data = evaluation_data(datamodule)
+    pruned = plan_and_cut(run, model, data)
+    rows, ov_device = measure_rows(run, model, pruned)
     hw = model.cfg.input_hw
-    runs = int(cfg.latency_runs)
-
-    e = cfg.eval
-    graph = build_graph(model.cfg)
-    quality = {}
-    val: list[Any] = []
-    search = None
-    if datamodule is not None:
-        val = list(track(datamodule.val_dataloader(), "prune: load validation images"))  # decoded and letterboxed once, reused by every evaluation
-        quality["original"] = evaluate(model, val, model.num_classes, e, "prune: evaluate original")
-    if p.get("search"):
-        search = run_search(model, graph, p, val, quality["original"], e)
-        if search.reason:
-            raise PruneError(
-                f"prune.search: no optimal point: {search.reason}, so the unpruned model learned (almost) nothing; "
-                "train longer or check the labels, or set prune.min_map lower to prune it anyway"
-            )
-        if search.best is None:
-            raise PruneError(
-                f"prune.search: no {search.axis} in the searched range is accepted ({search.acceptance.describe()}; tried "
-                f"{', '.join(f'{pt.value:g}: {pt.note}' for pt in search.points)}); "
-                "relax prune.tolerance / keep_map / keep_recall or lower prune.search_options.low"
-            )
-        p = OmegaConf.merge(p, {search.axis: search.best})
-    plan = make_plan(model, p, graph)
-    if datamodule is not None:
-        quality["masked"] = evaluate(mask_model(model, plan, graph=graph), val, model.num_classes, e, "prune: evaluate masked")
-    compact = apply_plan(model.cpu(), plan, graph=graph).to(device)
-    model.to(device)
-    if n_recal and datamodule is not None:
-        recalibrate_bn(compact, datamodule.train_dataloader(), n_recal)
-    if datamodule is not None:
-        quality["pruned"] = evaluate(compact, val, compact.num_classes, e, "prune: evaluate pruned")
-
-    rows = {"original": _row(model, hw, device, runs, quality.get("original")), "pruned": _row(compact, hw, device, runs, quality.get("pruned"))}
-    ov_device = add_openvino_latency(rows, {"original": model, "pruned": compact}, p) if p.latency.report else None
-    model.to(device)
-    compact.to(device)
-    if "masked" in quality:
-        rows["masked (gamma=0, no surgery)"] = {**rows["original"], **quality["masked"]}
-
-    compact.cpu()
-    mode = "plan" if p.get("plan") else str(p.get("mode"))
-    setting = setting_label(plan.to_dict(), mode)
-    report = {
-        "setting": setting, "mode": mode, "overrides": _overrides(), "acceptance": acceptance.to_dict(),
-        "plan": plan.to_dict(), "rows": rows, "input_hw": list(hw), "device": device, "recalibrate_bn": n_recal,
-        "search": search.to_dict() if search is not None else None, "openvino": ov_device,
-    }
-    md = _markdown(rows, hw, device, plan) + (_latency_markdown(rows, ov_device, plan) if ov_device else "")
-    md += _search_markdown(search) if search is not None else ""
-    # all outputs go to a staging folder and move into `out` together, so an error or an
-    # interrupt (Ctrl-C, SIGTERM) leaves no partial set behind (yolo_slim.io.staging)
-    with staged_outputs(out) as stage:
-        staged = {
-            "plan": save_plan(plan, stage.path / "plan.json"),
-            "cfg": compact.to_cfg(stage.path / "pruned.cfg"),
-            "weights": compact.save_darknet_weights(stage.path / "pruned.weights"),
-            "ckpt": write_model_checkpoint(stage.path / "pruned.ckpt", compact.state_dict(), write_cfg_text(compact.cfg)),
-            "report_json": write_atomic(stage.path / "report.json", json.dumps(report, indent=1) + "\n"),
-            "report_md": write_atomic(stage.path / "report.md", md),
-        }
-        stage.commit()
-    artifacts = {name: stage.final(path) for name, path in staged.items()}
-
-    before, after = rows["original"], rows["pruned"]
-    metrics = {
-        "prune/params": float(after["params"]),
-        "prune/params_ratio": after["params"] / before["params"],
-        "prune/bflops": after["bflops"],
-        "prune/bflops_ratio": after["bflops"] / before["bflops"],
-        "prune/latency_ms": after["latency_ms"],
-        "prune/removed_units": float(len(plan.removed_units)),
-    }
-    if plan.achieved_percent is not None:
-        metrics["prune/achieved_percent"] = plan.achieved_percent
-    if "ov_latency_ms" in after:
-        metrics["prune/ov_latency_ms"] = after["ov_latency_ms"]
-        metrics["prune/ov_latency_ratio"] = after["ov_latency_ms"] / before["ov_latency_ms"]
-    if search is not None:
-        metrics["prune/search_evaluations"] = float(len(search.points))
-        metrics[f"prune/search_{search.axis}"] = float(search.best)
-    for key in ("precision", "recall", "mAP50"):
-        if key in after:
-            metrics[f"prune/{key}"] = after[key]
-            metrics[f"prune/{key}_before"] = before[key]
-            metrics[f"prune/masked_{key}"] = quality["masked"][key]
-    return metrics, artifacts
+    report = report_json(run, pruned, rows, hw, ov_device)
+    md = report_markdown(rows, hw, run.device, pruned.plan, ov_device, pruned.search)
+    artifacts = write_outputs(run.out, pruned, report, md)
+    return prune_metrics(rows, pruned.plan, pruned.search, pruned.quality.get("masked")), artifacts

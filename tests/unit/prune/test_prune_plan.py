@@ -193,6 +193,18 @@ def test_plan_json_round_trip(tmp_path):
     assert PrunePlan.from_dict(plan.to_dict()) == plan
 
 
+def test_removed_units_are_read_by_name_and_stored_as_id_lists(tmp_path):
+    plan = plan_layer_pruning(irregular_model(), 1)
+    (unit,) = plan.removed_units
+    graph_unit = build_graph(irregular_model().cfg).unit_of(unit.layers)
+    assert unit.convs == graph_unit.convs and unit.shortcut == graph_unit.shortcut and unit.layers == graph_unit.layers
+    data = json.loads(save_plan(plan, tmp_path / "plan.json").read_text())
+    assert data["removed_units"] == [list(graph_unit.layers)]  # the plan file format is unchanged
+    (path := tmp_path / "hand.json").write_text(json.dumps({"version": 1, "removed_units": [[2, 3, 4]], "shortcuts": 1}))
+    assert load_plan(path).removed_units[0].shortcut == 4
+    assert PrunePlan(removed_units=((5, 6, 7),)).removed_units[0].convs == (5, 6)  # plain tuples are converted
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
