@@ -11,6 +11,7 @@ Stages read what earlier stages wrote only through those stages' results
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +23,8 @@ from yolo_slim.errors import PipelineError
 from yolo_slim.pipeline.benchmark import benchmark
 from yolo_slim.pipeline.context import STAGES, StageContext
 from yolo_slim.pipeline.jobs import Job, baseline_config, compose_job, stage_configs
+
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- running
@@ -47,10 +50,16 @@ def run_train(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
 
 def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -> dict[str, Any]:
     """A sweep stage: a prune job per value; the optimal point chosen from the sweep table
-    (the lowest measured OpenVINO latency for latency_sweep, the lowest BFLOPs otherwise)."""
+    (the lowest measured OpenVINO latency for latency_sweep, the lowest BFLOPs otherwise).
+
+    A job the planner refuses (e.g. a latency budget below the fastest plan it can make)
+    is listed in the sweep table as failed, as in a `prune.py -m` multirun, and the
+    optimal point is chosen from the others; the stage fails only when every job did.
+    """
+    from yolo_slim.errors import PruneError
     from yolo_slim.progress import track
     from yolo_slim.prune.accept import Acceptance
-    from yolo_slim.prune.sweep import write_sweep
+    from yolo_slim.prune.sweep import record_failure, write_sweep
     from yolo_slim.prune.task import prune
 
     for cfg in track(list(configs.values()), f"{name}: jobs"):
@@ -59,7 +68,11 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
             continue  # finished in an interrupted earlier run
         if job.exists():
             shutil.rmtree(job)
-        prune(cfg)
+        try:
+            prune(cfg)
+        except PruneError as exc:
+            log.warning("%s: job %s refused: %s", name, job.name, exc)
+            record_failure(job, exc, [job.name])
     axis = "latency" if name == "latency_sweep" else "bflops"
     written = write_sweep(ctx.stage_dir(name), Acceptance.from_config(ctx.cfg[name], name), axis=axis)
     choice = written["choice"]
