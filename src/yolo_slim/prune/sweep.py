@@ -18,6 +18,10 @@ A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs)
 measured OpenVINO batch-1 latency), for channel plans `global_percent` (requested),
 `threshold` and `achieved_percent` (the fraction of prunable channels actually cut),
 and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`.
+
+(A little over 400 lines: the rows, the choice, the table, the plot and the multirun
+callback all read the same row dicts and `COLUMNS`; split, each part would import
+the others' private formatting.)
 """
 
 from __future__ import annotations
