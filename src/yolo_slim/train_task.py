@@ -126,10 +126,19 @@ def plan_run_budget(cfg: DictConfig, datamodule: Any, accumulate: int) -> tuple[
     return budget, demo
 
 
-def budget_callbacks(budget: Budget, run_dir: Path) -> list[pl.Callback]:
-    """Lightning's `EarlyStopping` on val mAP@0.5 (when the budget has a patience) and the convergence record."""
+def budget_callbacks(budget: Budget, run_dir: Path, configured: list[Any] = ()) -> list[pl.Callback]:
+    """Lightning's `EarlyStopping` on val mAP@0.5 (when the budget has a patience) and the convergence record.
+
+    An `EarlyStopping` on val/mAP50 among the `configured` callbacks (the user's own,
+    ``+callbacks.x._target_=...EarlyStopping``) replaces the budget's: Lightning
+    allows one per monitored key.
+    """
     callbacks: list[pl.Callback] = []
-    if budget.patience_checks is not None:
+    own = [cb for cb in configured if isinstance(cb, EarlyStopping) and cb.monitor == "val/mAP50"]
+    if own and budget.patience_checks is not None:
+        log.info("budget: the configured EarlyStopping on val/mAP50 replaces the budget's patience of %d steps",
+                 budget.patience_steps)
+    if budget.patience_checks is not None and not own:
         callbacks.append(EarlyStopping(monitor="val/mAP50", mode="max", patience=budget.patience_checks, min_delta=budget.min_delta))
     callbacks.append(ConvergenceMonitor(budget.verdict_window, budget.min_delta, run_dir / "convergence.json"))
     return callbacks
@@ -211,7 +220,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     model_kwargs.update(carried)
     module_args = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "fit_anchors"}
     model: pl.LightningModule = hydra.utils.instantiate(module_args, **model_kwargs)
-    callbacks = _instantiate_all(cfg.get("callbacks")) + budget_callbacks(budget, run_dir)
+    configured = _instantiate_all(cfg.get("callbacks"))
+    callbacks = configured + budget_callbacks(budget, run_dir, configured)
     if anchors is not None and ckpt_path is None:
         callbacks.append(AnchorRecord(run_dir / ANCHORS_NAME, anchors))
     if cfg.trainer.get("enable_progress_bar") is False:
