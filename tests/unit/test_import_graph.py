@@ -132,3 +132,15 @@ def test_a_circle_is_found_and_lazy_imports_are_not(tmp_path: Path) -> None:
     assert graph["pkg.a"] == {"pkg.b"}
     assert graph["pkg.d"] == set()
     assert cycles(graph) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_the_config_checks_read_the_stage_list_without_the_pipeline_runner() -> None:
+    """`config.validate` asks `pipeline.context` for the stages; the package's lazy
+    `__init__` must not pull in the runner (and through it every task and the config)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, yolo_slim.pipeline.context as c; "
+            "print(sorted(m for m in sys.modules if m.startswith('yolo_slim.pipeline')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['yolo_slim.pipeline', 'yolo_slim.pipeline.context']"

@@ -176,7 +176,7 @@ def _check_prune(cfg: DictConfig, required: bool) -> None:
 
 
 def _check_pipeline(cfg: DictConfig, required: bool) -> None:
-    from yolo_slim.pipeline.stages import forced_stages, stage_list
+    from yolo_slim.pipeline.context import forced_stages, stage_list
     from yolo_slim.prune.accept import Acceptance
 
     _check_data(cfg, "pipeline", required)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from yolo_slim.errors import PipelineError
 
@@ -59,3 +59,26 @@ class StageContext:
         if self.preflight and stage in self.planned:
             return f"<{stage}.{key}>"
         raise PipelineError(f"this stage needs the {stage!r} stage's {key!r}; run it first (stages=[{stage},...])")
+
+
+def _checked_names(cfg: DictConfig, key: str) -> list[str]:
+    """The stage names under ``cfg[key]``; an unknown name is a `PipelineError`."""
+    names = list(OmegaConf.to_container(cfg[key], resolve=True)) if cfg.get(key) else []
+    unknown = [s for s in names if s not in STAGES]
+    if unknown:
+        raise PipelineError(f"{key}={names}: unknown {unknown}; expected a subset of {list(STAGES)}")
+    return names
+
+
+def stage_list(cfg: DictConfig) -> list[str]:
+    """The configured stages, checked, in process order."""
+    wanted = _checked_names(cfg, "stages") or list(STAGES)
+    return [s for s in STAGES if s in wanted]
+
+
+def forced_stages(cfg: DictConfig) -> set[str]:
+    """The stages ``cfg.force`` names and every stage after the first of them (their inputs change)."""
+    forced = _checked_names(cfg, "force")
+    if not forced:
+        return set()
+    return set(STAGES[min(STAGES.index(name) for name in forced):])

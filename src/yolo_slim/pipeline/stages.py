@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from yolo_slim.errors import PipelineError
 from yolo_slim.pipeline.benchmark import benchmark
-from yolo_slim.pipeline.context import STAGES, StageContext
+from yolo_slim.pipeline.context import STAGES, StageContext, forced_stages, stage_list
 from yolo_slim.pipeline.jobs import Job, baseline_config, compose_job, stage_configs
 
 log = logging.getLogger(__name__)
@@ -125,29 +125,6 @@ def save_result(path: Path, result: dict[str, Any]) -> None:
 
 def load_result(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
-
-
-def _checked_names(cfg: DictConfig, key: str) -> list[str]:
-    """The stage names under ``cfg[key]``; an unknown name is a `PipelineError`."""
-    names = list(OmegaConf.to_container(cfg[key], resolve=True)) if cfg.get(key) else []
-    unknown = [s for s in names if s not in STAGES]
-    if unknown:
-        raise PipelineError(f"{key}={names}: unknown {unknown}; expected a subset of {list(STAGES)}")
-    return names
-
-
-def stage_list(cfg: DictConfig) -> list[str]:
-    """The configured stages, checked, in process order."""
-    wanted = _checked_names(cfg, "stages") or list(STAGES)
-    return [s for s in STAGES if s in wanted]
-
-
-def forced_stages(cfg: DictConfig) -> set[str]:
-    """The stages ``cfg.force`` names and every stage after the first of them (their inputs change)."""
-    forced = _checked_names(cfg, "force")
-    if not forced:
-        return set()
-    return set(STAGES[min(STAGES.index(name) for name in forced):])
 
 
 __all__ = ["STAGES", "Job", "StageContext", "compose_job", "stage_configs", "baseline_config", "RUNNERS", "stage_list", "forced_stages"]
