@@ -255,6 +255,10 @@ class YoloDataModule(pl.LightningDataModule):
             collate_fn=collate_detection,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
+            # workers start from a clean single-threaded server, not a fork of this process:
+            # a fork taken while OpenVINO's, torch's or the progress display's threads hold a
+            # lock gives a worker that waits on it forever (and a run that never exits)
+            multiprocessing_context="forkserver" if self.num_workers > 0 else None,
         )
 
     def train_dataloader(self) -> DataLoader:
