@@ -40,7 +40,6 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -224,13 +223,13 @@ class LatencyTable:
             )
 
     def _timers(self, models: Mapping[Any, Any]) -> dict[Any, WallTimer]:
-        """Compile `models` (key -> model) in parallel (compiling dominates measuring
-        small layers) and give each a timer."""
-        keys = list(models)
-        workers = max(1, min(8, os.cpu_count() or 1))
-        with ThreadPoolExecutor(workers) as pool:
-            compiled = list(pool.map(lambda k: compile_model(models[k], self.settings, self._core), keys))
-        return {k: WallTimer(c) for k, c in zip(keys, compiled)}
+        """Compile `models` (key -> model) one after another and give each a timer.
+
+        Not in parallel threads: compiling is most of the time spent on small layers, but
+        a prune run whose process crashed (segfault) while compiling its two networks
+        in a thread pool was seen on the development machine; one compile at a time is
+        the safe order until that is understood."""
+        return {k: WallTimer(compile_model(model, self.settings, self._core)) for k, model in models.items()}
 
     def measure(
         self,
