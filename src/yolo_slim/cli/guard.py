@@ -18,6 +18,7 @@ written to a temporary name first and renamed when complete.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -53,6 +54,20 @@ def _handler(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
+def _plain_signals_in_child() -> None:
+    """In a child forked inside the block (a library's `multiprocessing.Process`, e.g.
+    OpenVINO's telemetry sender): the default actions again. A fork taken while another
+    thread held a lock can leave the child blocked on it, where a Python-level handler
+    never runs, so the parent's `terminate()` (SIGTERM) would not end it and the parent
+    would wait for it at exit forever."""
+    for signum in _SIGNALS:
+        if signal.getsignal(signum) is _handler:
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+
+
+_at_fork_registered: list[bool] = []
+
+
 @contextlib.contextmanager
 def interrupts_raise() -> Iterator[None]:
     """Within the block, SIGINT, SIGTERM and SIGHUP raise in the main thread.
@@ -63,6 +78,9 @@ def interrupts_raise() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    if not _at_fork_registered and hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_plain_signals_in_child)
+        _at_fork_registered.append(True)
     previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
     del _received[:]
     for signum in _SIGNALS:

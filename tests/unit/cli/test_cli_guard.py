@@ -92,3 +92,20 @@ def test_command_status_returns_the_code(capsys) -> None:
 
     assert command_status(stopped, "yolo_slim info") == 130
     assert capsys.readouterr().err.splitlines() == ["error: bad", "yolo_slim info: interrupted by SIGINT; temporary files removed, no partial outputs written"]
+
+
+def test_a_child_forked_inside_the_guard_gets_the_default_signal_actions() -> None:
+    """A library's forked helper (OpenVINO's telemetry sender) must die on the parent's
+    terminate() even when it is blocked where no Python handler can run."""
+    import os
+    import signal
+
+    from yolo_slim.cli.guard import interrupts_raise
+
+    with interrupts_raise():
+        pid = os.fork()
+        if pid == 0:  # the child: report what SIGTERM would do, then leave at once
+            os._exit(0 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else 1)
+        _, status = os.waitpid(pid, 0)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the parent keeps its handler
+    assert os.waitstatus_to_exitcode(status) == 0
