@@ -145,6 +145,9 @@ def make_engines(name: str, model: Darknet, paths: dict[str, Path], hw: int, thr
     import onnxruntime as ort
     import openvino as ov
 
+    from yolo_slim.openvino_core import compile_model
+    from yolo_slim.openvino_core import core as openvino_core
+
     x1 = torch.rand(1, 3, hw, hw, generator=torch.Generator().manual_seed(0))
     x4 = torch.rand(4, 3, hw, hw, generator=torch.Generator().manual_seed(1))
 
@@ -162,12 +165,12 @@ def make_engines(name: str, model: Darknet, paths: dict[str, Path], hw: int, thr
     sess = ort.InferenceSession(str(paths["onnx"]), so, providers=["CPUExecutionProvider"])
     a1, a4 = x1.numpy(), x4.numpy()
     engines.append(Engine(name, "ONNX Runtime", lambda: sess.run(None, {"images": a1}), lambda: len(sess.run(None, {"images": a4})[0])))
-    core = ov.Core()
+    core = openvino_core()
     for prec in ("fp32", "fp16", "int8"):
         m = core.read_model(str(paths[prec]))
         m.reshape({0: [1, 3, hw, hw]})
-        lat_c = core.compile_model(m, "CPU", ov_config(threads, 1, latency=True))
-        thr_c = core.compile_model(m, "CPU", ov_config(threads, 2, latency=False))
+        lat_c = compile_model(m, "CPU", ov_config(threads, 1, latency=True))
+        thr_c = compile_model(m, "CPU", ov_config(threads, 2, latency=False))
         engines.append(Engine(name, f"OpenVINO {prec.upper()}", lambda c=lat_c: c(a1), ov_burst(thr_c, a1, 8, 2)))
     return engines
 

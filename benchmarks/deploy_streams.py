@@ -139,9 +139,11 @@ def setups(xml: Path, videos: list[Path], threads: int, variants: bool) -> dict[
 
     from yolo_slim.deploy.multistream import run_streams
     from yolo_slim.deploy.sources import open_source
+    from yolo_slim.openvino_core import compile_model
+    from yolo_slim.openvino_core import core as openvino_core
 
     config = {"NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": threads}
-    core = ov.Core()
+    core = openvino_core()
 
     def streams(mode: str, n: int, **kw) -> Callable[[], Sample]:
         def run() -> Sample:
@@ -161,7 +163,7 @@ def setups(xml: Path, videos: list[Path], threads: int, variants: bool) -> dict[
         h, w = (v * scale for v in read_meta(xml.parent / "meta.json")["input_size"])
         model = core.read_model(str(xml))
         model.reshape({0: [batch, 3, h, w]})
-        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", **config})
+        compiled = compile_model(model, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", **config})
         x = np.random.default_rng(0).random((batch, 3, h, w), dtype=np.float32)
         q = ov.AsyncInferQueue(compiled, requests)
         per_inference = batch * scale * scale  # frames: a mosaic input holds scale^2 tiles

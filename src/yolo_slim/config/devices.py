@@ -37,9 +37,9 @@ def _cuda_available() -> bool:
 
 
 def _openvino_devices() -> list[str]:
-    import openvino as ov
+    from yolo_slim.openvino_core import available_devices
 
-    return list(ov.Core().available_devices)
+    return available_devices()
 
 
 def check_available(device: str, runtime: Runtime, key: str = "device") -> None:

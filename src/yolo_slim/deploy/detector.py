@@ -131,6 +131,9 @@ class OpenVINODetector(ImageDetector):
     ) -> None:
         import openvino as ov
 
+        from yolo_slim.openvino_core import compile_model
+        from yolo_slim.openvino_core import core as openvino_core
+
         xml_path = Path(xml_path)
         for key, value, allowed in (("hint", hint, ("latency", "throughput")), ("preprocess", preprocess, ("graph", "host")), ("nms", nms, ("graph", "host"))):
             if value not in allowed:
@@ -147,7 +150,7 @@ class OpenVINODetector(ImageDetector):
         self.conf_thres, self.iou_thres, self.max_det = float(conf_thres), float(iou_thres), int(max_det)
         self.preprocess = preprocess
         self.color = tuple(int(c) for c in self.meta["letterbox"].get("color", (114, 114, 114)))
-        core = ov.Core()
+        core = openvino_core()
         try:
             model = core.read_model(str(xml_path))
         except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
@@ -167,7 +170,7 @@ class OpenVINODetector(ImageDetector):
         self.nms_in_graph = bool(self.meta["nms_in_graph"]) or nms == "graph"
         properties = {"PERFORMANCE_HINT": "LATENCY" if hint == "latency" else "THROUGHPUT", **(config or {})}
         try:
-            self.compiled = core.compile_model(self._runtime_model(model, nms, preprocess), device, properties)
+            self.compiled = compile_model(self._runtime_model(model, nms, preprocess), device, properties)
         except Exception as err:  # noqa: BLE001
             extra = " (in-graph letterbox needs dynamic shapes: try preprocess=host)" if preprocess == "graph" else ""
             raise DeployError(f"{xml_path}: {device} cannot compile the model{extra}: {_first_line(err)}") from None

@@ -41,12 +41,9 @@ class Selection:
 
 def device_name(device: str) -> str | None:
     """The device's full name as OpenVINO reports it, or None if it has none (AUTO, MULTI)."""
-    import openvino as ov
+    from yolo_slim.openvino_core import full_device_name
 
-    try:
-        return str(ov.Core().get_property(device, "FULL_DEVICE_NAME"))
-    except RuntimeError:
-        return None
+    return full_device_name(device)
 
 
 def _record(meta: dict, meta_path: Path) -> PrecisionReport | None:

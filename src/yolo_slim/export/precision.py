@@ -291,10 +291,13 @@ def measure_precisions(
     """
     import openvino as ov
 
+    from yolo_slim.openvino_core import compile_model
+    from yolo_slim.openvino_core import core as openvino_core
+
     bad = sorted(set(irs) - set(ORDER))
     if bad or not irs:
         raise ExportError(f"measure_precisions: precisions must be some of {list(ORDER)}, got {sorted(irs)}")
-    core = ov.Core()
+    core = openvino_core()
     lat_cfg = {"PERFORMANCE_HINT": "LATENCY", **(config or {})}
     thr_cfg = {"PERFORMANCE_HINT": "THROUGHPUT", **(config or {})}
     engines: dict[str, tuple[Callable[[], Any], Callable[[], float]]] = {}
@@ -312,8 +315,8 @@ def measure_precisions(
             if shape is not None and (in_shape.is_dynamic or [int(d) for d in in_shape.to_shape()] != shape):
                 model.reshape({model.input(0): ov.PartialShape(shape)})
             shape = shape or [int(d) for d in in_shape.to_shape()]
-            lat = core.compile_model(model, device, lat_cfg)
-            thr = core.compile_model(model, device, thr_cfg)
+            lat = compile_model(model, device, lat_cfg)
+            thr = compile_model(model, device, thr_cfg)
         except ExportError:
             raise
         except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
@@ -323,7 +326,7 @@ def measure_precisions(
         request = lat.create_infer_request()
         jobs = max(1, int(thr.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         engines[prec] = (lambda r=request, x=x: r.infer({0: x}), _burst(thr, x, 4 * jobs))
-    trivial = core.compile_model(_trivial_model(shape), device, lat_cfg).create_infer_request()
+    trivial = compile_model(_trivial_model(shape), device, lat_cfg).create_infer_request()
     x0 = np.zeros(shape, dtype=np.float32)
     engines["_trivial"] = (lambda: trivial.infer({0: x0}), lambda: 0.0)
     lat_ms, fps = _interleave(engines, rounds, block)

@@ -94,14 +94,17 @@ def quantize_int8(model, inputs: Iterable[np.ndarray], subset_size: int = 300, b
         items = [np.repeat(x, batch, axis=0) for x in items]
     names = decode_node_names(model)
     logging.getLogger("nncf").setLevel(logging.ERROR)
+    from yolo_slim.openvino_core import signal_stack_kept
+
     try:
-        return nncf.quantize(
-            model,
-            nncf.Dataset(items),
-            subset_size=min(subset_size, len(items)),
-            preset=nncf.QuantizationPreset.MIXED,
-            ignored_scope=nncf.IgnoredScope(names=names, validate=False),
-        )
+        with signal_stack_kept():  # NNCF compiles and releases models of its own
+            return nncf.quantize(
+                model,
+                nncf.Dataset(items),
+                subset_size=min(subset_size, len(items)),
+                preset=nncf.QuantizationPreset.MIXED,
+                ignored_scope=nncf.IgnoredScope(names=names, validate=False),
+            )
     except Exception as err:  # noqa: BLE001 - NNCF raises many types
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ExportError(f"int8: NNCF quantization failed: {first}") from err

@@ -222,6 +222,7 @@ def _export_openvino(cfg: DictConfig, job: IrJob, artifacts: dict[str, Path], st
     import openvino as ov
 
     from yolo_slim.export.openvino import add_nms, convert_onnx, save_ir
+    from yolo_slim.openvino_core import compile_model
 
     e = cfg.export
     out = job.onnx_path.parent
@@ -229,7 +230,7 @@ def _export_openvino(cfg: DictConfig, job: IrJob, artifacts: dict[str, Path], st
     steps.step("OpenVINO conversion")
     fp32 = convert_onnx(job.onnx_path)
     steps.step("OpenVINO IR against PyTorch")
-    compiled = ov.Core().compile_model(fp32, openvino_device(cfg.device), {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = compile_model(fp32, openvino_device(cfg.device), {"INFERENCE_PRECISION_HINT": "f32"})
     report = compare_decoded(job.reference, compiled(job.sample.numpy())[0], float(e.ir_parity_tol), "openvino")
     metrics.update(report.as_metrics("export/ir_parity"))
     if not report.ok:

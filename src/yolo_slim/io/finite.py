@@ -97,10 +97,10 @@ def check_ir_file(xml_path: str | os.PathLike) -> None:
     Raises:
         DeployError: the IR cannot be read. WeightsError: a constant holds NaN/inf.
     """
-    import openvino as ov
+    from yolo_slim.openvino_core import core
 
     try:
-        model = ov.Core().read_model(str(xml_path))
+        model = core().read_model(str(xml_path))
     except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
         first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
         raise DeployError(f"{xml_path}: cannot read the OpenVINO IR (corrupt or not an IR): {first.strip()}") from None

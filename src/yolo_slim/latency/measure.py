@@ -67,9 +67,9 @@ class DeviceSettings:
 
 
 def _core():
-    import openvino as ov
+    from yolo_slim.openvino_core import core
 
-    return ov.Core()
+    return core()
 
 
 def _cpu_model() -> str:
@@ -116,15 +116,16 @@ def describe(settings: DeviceSettings) -> dict[str, Any]:
     }
 
 
-def compile_model(model: Any, settings: DeviceSettings, core: Any = None):
-    """`core.compile_model` with `settings`; `model` is an `ov.Model` or an IR/ONNX path.
+def compile_model(model: Any, settings: DeviceSettings):
+    """`yolo_slim.openvino_core.compile_model` with `settings`; `model` is an `ov.Model` or an IR/ONNX path.
 
     Raises:
         LatencyError: OpenVINO cannot compile it (its first message line).
     """
-    core = core or _core()
+    from yolo_slim.openvino_core import compile_model as compile_kept
+
     try:
-        return core.compile_model(model if not isinstance(model, os.PathLike) else str(model), settings.device, settings.properties())
+        return compile_kept(model, settings.device, settings.properties())
     except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
         first = next((ln for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")), type(err).__name__)
         raise LatencyError(f"OpenVINO cannot compile a timed model for {settings.device}: {first}") from err

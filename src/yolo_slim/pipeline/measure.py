@@ -79,10 +79,9 @@ def onnxruntime_engine(onnx_path, hw: tuple[int, int]) -> Callable[[], Any]:
 
 def openvino_engine(xml_path, hw: tuple[int, int], device: str = "CPU") -> Callable[[], Any]:
     """One OpenVINO inference (latency hint) of a zero batch-1 input on `device` (CPU, GPU, AUTO)."""
-    import openvino as ov
+    from yolo_slim.openvino_core import compile_model
 
-    core = ov.Core()
-    compiled = core.compile_model(str(xml_path), device, {"PERFORMANCE_HINT": "LATENCY"})
+    compiled = compile_model(xml_path, device, {"PERFORMANCE_HINT": "LATENCY"})
     request = compiled.create_infer_request()
     x = np.zeros((1, 3, *hw), dtype=np.float32)
     return lambda: request.infer({0: x})

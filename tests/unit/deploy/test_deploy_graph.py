@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from conftest import best_iou, square_frame
 
+from yolo_slim.openvino_core import compile_model
+
 pytestmark = pytest.mark.openvino
 
 TILE = (64, 64)
@@ -38,7 +40,7 @@ def test_graph_letterbox_matches_opencv_to_one_grey_level(layout):
     n = 3 if layout == "grid" else 4
     shape = [n, *TILE, 3] if layout == "batch" else [1, 2 * TILE[0], 2 * TILE[1], 3]
     model = attach_slots(_identity(shape), n, TILE, (114, 114, 114), layout, (2, 2) if layout == "grid" else None, letterbox=True)
-    compiled = ov.Core().compile_model(model, "CPU")
+    compiled = compile_model(model, "CPU")
     images = _images()[:n]
     feed = {}
     for i, img in enumerate(images):
@@ -58,10 +60,10 @@ def test_tile_slots_are_stacked_and_tiled_exactly():
     from yolo_slim.deploy.graph import attach_slots
 
     tiles = [np.full((1, *TILE, 3), v, np.uint8) for v in (10, 20, 30)]
-    batch = ov.Core().compile_model(attach_slots(_identity([3, *TILE, 3]), 3, TILE, (1, 2, 3)), "CPU")
+    batch = compile_model(attach_slots(_identity([3, *TILE, 3]), 3, TILE, (1, 2, 3)), "CPU")
     out = batch({f"tile{i}": t for i, t in enumerate(tiles)})[0]
     assert [int(out[i].mean()) for i in range(3)] == [10, 20, 30]
-    grid = ov.Core().compile_model(attach_slots(_identity([1, 2 * TILE[0], 2 * TILE[1], 3]), 3, TILE, (1, 2, 3), "grid", (2, 2)), "CPU")
+    grid = compile_model(attach_slots(_identity([1, 2 * TILE[0], 2 * TILE[1], 3]), 3, TILE, (1, 2, 3), "grid", (2, 2)), "CPU")
     out = grid({f"tile{i}": t for i, t in enumerate(tiles)})[0][0]
     th, tw = TILE
     assert (out[:th, :tw] == 10).all() and (out[:th, tw:] == 20).all() and (out[th:, :tw] == 30).all()
@@ -112,7 +114,7 @@ def test_graph_nms_matches_host_nms_on_random_rows():
     b, n, c = 2, 400, 3
     rows = np.concatenate([rng.random((b, n, 2)) * 300, rng.random((b, n, 2)) * 60 + 5, rng.random((b, n, 1 + c))], 2).astype(np.float32)
     p = ops.parameter([b, n, 5 + c], ov.Type.f32)
-    compiled = ov.Core().compile_model(add_nms(ov.Model([ops.result(ops.convert(p, "f32"))], [p]), 0.2, 0.45, 300), "CPU")
+    compiled = compile_model(add_nms(ov.Model([ops.result(ops.convert(p, "f32"))], [p]), 0.2, 0.45, 300), "CPU")
     out = compiled({0: rows})
     dets, counts = out[0], out[1]
     assert counts.tolist() == [int((dets[:, 0] == i).sum()) for i in range(b)]

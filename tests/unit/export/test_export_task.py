@@ -50,12 +50,11 @@ def _random_bn(model):
 
 
 def _ir_output(xml: Path, x: np.ndarray) -> np.ndarray:
-    import openvino as ov
+    from yolo_slim.openvino_core import compile_model, core
 
-    core = ov.Core()
-    model = core.read_model(str(xml))
+    model = core().read_model(str(xml))
     model.reshape({0: list(x.shape)})
-    return core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0]
+    return compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0]
 
 
 def _check_ir_parity(model, xml: Path, batch: int, hw: int, tol: float = 1e-3):
