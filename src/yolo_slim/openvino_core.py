@@ -11,14 +11,14 @@ the SIGCHLD that torch's DataLoader handles when any child process ends, then ki
 process with SIGSEGV before any handler (faulthandler's included) can run. Seen with
 OpenVINO 2026 on a Xeon with AMX: ``prune.py`` and the test suite died that way.
 
-The remedy: one shared `Core` whose engine lives until the process ends, and after every
-call that can load or release an engine (the first use of the shared core, compiling,
-NNCF's quantisation, which makes cores of its own) the thread's alternate stack is set
-back to one this module owns and never frees. Every engine then remembers this stack,
-so every restore installs memory that is still mapped.
+The remedy: every engine is loaded while a stack this module owns (and never frees) is
+installed, and that stack is set back after every call that can load or release one
+(making a core, compiling, NNCF's quantisation, which makes cores of its own). Every
+engine then remembers this stack, so every restore installs memory that is still
+mapped, whatever order the engines go in. Most code shares one `Core` (`core()`).
 
-Use `core()`, `compile_model()`, `available_devices()` and `full_device_name()` instead
-of ``ov.Core()``; wrap third-party code that compiles models itself in
+Use `core()` (or `new_core()`), `compile_model()`, `available_devices()` and
+`full_device_name()` instead of ``ov.Core()``; wrap third-party code that compiles models itself in
 `signal_stack_kept()`.
 """
 
@@ -101,30 +101,37 @@ _core_lock = threading.Lock()
 _shared: list[Any] = []
 
 
+def new_core() -> Any:
+    """A `openvino.Core` of its own (its own CPU engine and executors), made and its CPU
+    plugin loaded with the signal stack set back afterwards. For timing that must not
+    share executors with other models (the latency table); otherwise use `core()`."""
+    import openvino as ov
+
+    with signal_stack_kept():
+        made = ov.Core()
+        if "CPU" in made.available_devices:  # loads the CPU plugin now, not inside the first compile
+            made.get_property("CPU", "FULL_DEVICE_NAME")
+    return made
+
+
 def core() -> Any:
-    """The process's `openvino.Core` (OpenVINO's advice: one per application), with the CPU
-    plugin loaded and the signal stack set back afterwards."""
+    """The process's shared `openvino.Core` (OpenVINO's advice: one per application)."""
     with _core_lock:
         if not _shared:
-            import openvino as ov
-
-            with signal_stack_kept():
-                shared = ov.Core()
-                if "CPU" in shared.available_devices:  # loads the CPU plugin now, not inside the first compile
-                    shared.get_property("CPU", "FULL_DEVICE_NAME")
-            _shared.append(shared)
+            _shared.append(new_core())
         return _shared[0]
 
 
-def compile_model(model: Any, device: str, properties: dict[str, Any] | None = None) -> Any:
-    """``core().compile_model`` of an `ov.Model` or an IR/ONNX path, signal stack kept.
+def compile_model(model: Any, device: str, properties: dict[str, Any] | None = None, on: Any = None) -> Any:
+    """``compile_model`` of an `ov.Model` or an IR/ONNX path on core `on` (default: `core()`),
+    signal stack kept.
 
     Raises:
         Whatever OpenVINO raises (callers turn it into their own error).
     """
     source = str(model) if isinstance(model, (str, os.PathLike)) else model
     with signal_stack_kept():
-        return core().compile_model(source, device, properties or {})
+        return (on or core()).compile_model(source, device, properties or {})
 
 
 def available_devices() -> list[str]:

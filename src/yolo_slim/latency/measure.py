@@ -116,7 +116,7 @@ def describe(settings: DeviceSettings) -> dict[str, Any]:
     }
 
 
-def compile_model(model: Any, settings: DeviceSettings):
+def compile_model(model: Any, settings: DeviceSettings, core: Any = None):
     """`yolo_slim.openvino_core.compile_model` with `settings`; `model` is an `ov.Model` or an IR/ONNX path.
 
     Raises:
@@ -125,7 +125,7 @@ def compile_model(model: Any, settings: DeviceSettings):
     from yolo_slim.openvino_core import compile_model as compile_kept
 
     try:
-        return compile_kept(model, settings.device, settings.properties())
+        return compile_kept(model, settings.device, settings.properties(), on=core)
     except Exception as err:  # noqa: BLE001 - OpenVINO raises RuntimeError and others
         first = next((ln for ln in str(err).splitlines() if ln.strip() and not ln.startswith("Exception from")), type(err).__name__)
         raise LatencyError(f"OpenVINO cannot compile a timed model for {settings.device}: {first}") from err

@@ -159,6 +159,9 @@ class LatencyTable:
         if not 0.0 <= quantile <= 1.0:
             raise LatencyError(f"latency table: quantile={quantile} must be in [0, 1]")
         self.runs, self.max_seconds, self.chunk, self.quantile = int(runs), float(max_seconds), int(chunk), float(quantile)
+        from yolo_slim.openvino_core import new_core
+
+        self._core = new_core()  # timed models get executors of their own, as a deployed model has
         self.identity = describe(self.settings)
         digest = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:12]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.settings.device).strip("-").lower()
@@ -226,7 +229,7 @@ class LatencyTable:
         a prune run whose process crashed (segfault) while compiling its two networks
         in a thread pool was seen on the development machine; one compile at a time is
         the safe order until that is understood."""
-        return {k: WallTimer(compile_model(model, self.settings)) for k, model in models.items()}
+        return {k: WallTimer(compile_model(model, self.settings, self._core)) for k, model in models.items()}
 
     def measure(
         self,
