@@ -226,9 +226,15 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
     gamma_route = StageContext(ctx.cfg, tmp_path, data="my.data", img_size=96, planned=frozenset(STAGES) - {"latency_sweep"}, preflight=True)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         assert stage_configs(gamma_route, "finetune")["train"].model.cfg == "<layer_sweep.cfg>"
+        # a finished latency_sweep of an earlier stages= list in the same run folder: this run's list decides
+        other_route = StageContext(ctx.cfg, tmp_path, data="my.data", img_size=96, preflight=True,
+                                   stages=("baseline", "sparsity", "channel_sweep", "layer_sweep", "finetune"),
+                                   results={"latency_sweep": {"artifacts": {"cfg": "old.cfg", "weights": "old.weights"}}},
+                                   planned=frozenset({"channel_sweep", "layer_sweep", "finetune"}))
+        assert stage_configs(other_route, "finetune")["train"].model.cfg == "<layer_sweep.cfg>"
         latency_jobs = stage_configs(ctx, "latency_sweep")
     assert [(c.prune.mode, c.prune.latency_budget, c.prune.latency.device) for c in latency_jobs.values()] == [
-        ("latency", 0.35, "cpu"), ("latency", 0.45, "cpu"), ("latency", 0.55, "cpu")]
+        ("latency", b, "cpu") for b in (0.35, 0.45, 0.55, 0.7, 0.85)]
     # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
     assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
     assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.8] and {c.prune.layer_keep for c in sweep.values()} == {0.05}

@@ -116,6 +116,16 @@ def linear_trend(points: Sequence[EvalPoint]) -> tuple[float, float] | None:
     return slope, math.sqrt(residual / (n - 2) / sxx)
 
 
+def _early_stopping_reference(points: Sequence[EvalPoint], min_delta: float) -> EvalPoint:
+    """The value Lightning's `EarlyStopping` counts its patience from: the last one that beat
+    the reference before it by more than `min_delta` (a later, smaller gain does not reset it)."""
+    ref = points[0]
+    for p in points[1:]:
+        if p.map50 - min_delta > ref.map50:
+            ref = p
+    return ref
+
+
 def assess_convergence(
     points: Sequence[EvalPoint], *, window_steps: int, min_delta: float = 0.0, stopped_early: bool = False,
 ) -> Convergence:
@@ -145,8 +155,10 @@ def assess_convergence(
     best_at = f"{best.map50:.3f} at step {best.step} (epoch {best.epoch})"
     if stopped_early:
         status: Status = "converged"
-        verdict = (f"converged: early stop at step {last.step} (epoch {last.epoch}), {window_steps} steps without a val "
-                   f"mAP@0.5 better than the best, {best_at}, by more than {min_delta:g}")
+        ref = _early_stopping_reference(points, min_delta)
+        since = f"the last val mAP@0.5 better by more than {min_delta:g} than the one before it was {ref.map50:.3f} at step {ref.step}"
+        verdict = (f"converged: early stop at step {last.step} (epoch {last.epoch}), {last.step - ref.step} steps after {since}"
+                   + ("" if ref is best else f"; best {best_at}"))
     elif gain is not None and gain > min_delta:
         status = "improving"
         verdict = (f"still improving: the best val mAP@0.5, {best_at}, is {gain:+.3f} above the best before the last "

@@ -34,6 +34,7 @@ class StageContext:
         planned: the stages this run will still run; while `preflight`, their
             outputs are placeholders such as ``<baseline.best_weights>``.
         gate: the gate's checks (`yolo_slim.pipeline.gate`) by the stage checked.
+        stages: this run's stage list (`stages=`); empty: not known (a bare context).
     """
 
     cfg: DictConfig
@@ -45,6 +46,7 @@ class StageContext:
     preflight: bool = False
     composed: dict[tuple[str, ...], DictConfig] = field(default_factory=dict, repr=False)
     gate: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: tuple[str, ...] = ()
 
     def stage_dir(self, name: str) -> Path:
         return self.run_dir / f"{STAGES.index(name) + 1:02d}_{name}"

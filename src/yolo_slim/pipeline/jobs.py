@@ -72,7 +72,10 @@ def train_jobs(ctx: StageContext, name: str) -> list[Job]:
         weights = ctx.need("baseline", "best_weights")
         inputs = {"model": {"cfg": ctx.need("baseline", "cfg")}, "weights": weights}
     elif name == "finetune":
-        source = next((s for s in PRUNE_STAGES if s in ctx.results or s in ctx.planned), PRUNE_STAGES[-1])
+        # the last pruning stage of this run's list: a finished stage of another route in the
+        # same run folder (an earlier stages= list) is not where this run's fine-tuning starts
+        listed = (lambda s: s in ctx.stages) if ctx.stages else (lambda s: s in ctx.results or s in ctx.planned)
+        source = next((s for s in PRUNE_STAGES if listed(s)), PRUNE_STAGES[-1])
         inputs = {"model": {"cfg": ctx.need(source, "cfg")}, "weights": ctx.need(source, "weights")}
     settings = _merge(_common(ctx, out, "device"), inputs)
     last = out / "checkpoints" / "last.ckpt"

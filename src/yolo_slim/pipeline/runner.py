@@ -209,8 +209,8 @@ def run_pipeline(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     cfg = validate_config(cfg, "pipeline")
     dry = bool(cfg.dry_run)
     run_dir = Path("<run>") if dry else Path(str(cfg.paths.output_dir))
-    ctx = StageContext(cfg, run_dir)
     wanted = stage_list(cfg)
+    ctx = StageContext(cfg, run_dir, stages=tuple(wanted))
     stale = forced_stages(cfg)
     records = {} if dry else {name: load_result(ctx.stage_dir(name) / RESULT_NAME) for name in STAGES}
     for name, record in records.items():

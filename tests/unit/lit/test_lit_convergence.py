@@ -113,6 +113,17 @@ def test_early_stopping_follows_the_budgets_patience(tmp_path: Path) -> None:
     assert written["status"] == "converged" and len(written["history"]) == 6 and written["best_step"] == 16
 
 
+def test_the_verdict_counts_the_patience_from_where_early_stopping_does(tmp_path: Path) -> None:
+    """Gains below min_delta set a new best but do not reset Lightning's patience: the
+    verdict names the value it counted from (0.300 at step 12) and the best apart."""
+    values = [0.1, 0.2, 0.3, 0.303, 0.304, 0.3, 0.3]
+    trainer, monitor, _ = _fit(tmp_path, values, {"steps": 200, "warmup_steps": 0, "patience_steps": 8, "min_delta": 0.005})
+    assert trainer.global_step == 20 and monitor.result.stopped_early  # Lightning stopped 8 steps after step 12
+    verdict = monitor.result.verdict
+    assert "8 steps after the last val mAP@0.5 better by more than 0.005 than the one before it was 0.300 at step 12" in verdict
+    assert verdict.endswith("best 0.304 at step 20 (epoch 5)")
+
+
 def test_a_run_that_ends_at_its_cap_while_rising_says_so(tmp_path: Path) -> None:
     values = [0.05 * (i + 1) for i in range(10)]
     trainer, monitor, written = _fit(tmp_path, values, {"steps": 40, "warmup_steps": 0, "patience_steps": 8, "min_delta": 0.005})
