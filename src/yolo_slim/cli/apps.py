@@ -94,6 +94,16 @@ TASKS: dict[str, Callable[[DictConfig], None]] = {
 
 APPS: tuple[str, ...] = tuple(TASKS)
 
+NATIVE_MODULES: dict[str, tuple[str, ...]] = {
+    "export": ("onnx", "onnxruntime", "openvino", "nncf"),
+    "prune": ("onnx", "openvino"),
+    "detect": ("openvino",),
+    "val": ("openvino",),
+    "pipeline": ("onnx", "onnxruntime", "openvino", "nncf"),
+}
+"""App name -> the C-extension packages its task imports lazily, imported up front with
+interrupts held (`yolo_slim.cli.guard.run_command`'s `preload`)."""
+
 
 def _fail(exc: YoloSlimError) -> None:
     print(f"error: {exc}", file=sys.stderr)
@@ -152,7 +162,7 @@ def run_app(
 
         sys.argv = command
         # one line and exit 2 on a user error, 130/143/129 on Ctrl-C/SIGTERM/SIGHUP
-        run_command(lambda: TASKS[app](cfg), app)
+        run_command(lambda: TASKS[app](cfg), app, preload=NATIVE_MODULES.get(app, ()))
 
     sys.argv = [sys.argv[0], *argv]  # what hydra.main parses
     hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=app)(task)()

@@ -112,7 +112,41 @@ def error_exit(error: YoloSlimError) -> NoReturn:
     raise SystemExit(2)
 
 
-def run_command(body: Callable[[], T], name: str, on_error: Callable[[YoloSlimError], T] | None = None) -> T:
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Within the block SIGINT, SIGTERM and SIGHUP are only recorded; after it, the first
+    one recorded goes to the handlers in place again. For imports of C extensions: a
+    KeyboardInterrupt raised inside one's initialisation (onnx's, seen) left it half-built
+    and the process died with SIGSEGV instead of the one-line exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
+    for signum in _SIGNALS:
+        signal.signal(signum, lambda s, frame: held.append(s))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if held:
+        signal.raise_signal(held[0])
+
+
+def _preload(modules: tuple[str, ...] | list[str]) -> None:
+    """Import `modules` (those installed) with interrupts held (`signals_held`)."""
+    import importlib
+    import importlib.util
+
+    with signals_held():
+        for module in modules:
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+
+
+def run_command(body: Callable[[], T], name: str, on_error: Callable[[YoloSlimError], T] | None = None,
+                preload: tuple[str, ...] | list[str] = ()) -> T:
     """Run a command's body with one-line endings for errors and interrupts.
 
     Args:
@@ -120,6 +154,7 @@ def run_command(body: Callable[[], T], name: str, on_error: Callable[[YoloSlimEr
         name: the command, for the interrupt line (``export``, ``train``, ...).
         on_error: what to do with a `YoloSlimError` instead of `error_exit` (prune's
             multirun records the failure and lets the other jobs go on).
+        preload: C-extension packages to import first with interrupts held (`_preload`).
 
     Returns:
         What `body` returns (or `on_error`).
@@ -129,6 +164,8 @@ def run_command(body: Callable[[], T], name: str, on_error: Callable[[YoloSlimEr
     """
     with interrupts_raise():
         try:
+            if preload:
+                _preload(preload)
             return body()
         except YoloSlimError as error:
             if on_error is not None:

@@ -109,3 +109,21 @@ def test_a_child_forked_inside_the_guard_gets_the_default_signal_actions() -> No
         _, status = os.waitpid(pid, 0)
         assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the parent keeps its handler
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_signal_during_a_held_import_is_delivered_after_it(capsys) -> None:
+    """A Ctrl-C while a C extension initialises waits until the import is done."""
+    from yolo_slim.cli.guard import signals_held
+
+    order = []
+
+    def body():
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGINT)
+            order.append("import finished")
+        order.append("not reached")
+
+    with pytest.raises(SystemExit) as info:
+        run_command(body, "export", preload=["json"])
+    assert info.value.code == 130 and order == ["import finished"]
+    assert "export: interrupted by SIGINT" in capsys.readouterr().err
