@@ -95,14 +95,15 @@ TASKS: dict[str, Callable[[DictConfig], None]] = {
 APPS: tuple[str, ...] = tuple(TASKS)
 
 NATIVE_MODULES: dict[str, tuple[str, ...]] = {
-    "export": ("onnx", "onnxruntime", "openvino", "nncf"),
+    "export": ("onnx", "openvino", "nncf"),
     "prune": ("onnx", "openvino"),
     "detect": ("openvino",),
     "val": ("openvino",),
-    "pipeline": ("onnx", "onnxruntime", "openvino", "nncf"),
+    "pipeline": ("onnx", "openvino", "nncf"),
 }
 """App name -> the C-extension packages its task imports lazily, imported up front with
-interrupts held (`yolo_slim.cli.guard.run_command`'s `preload`)."""
+interrupts held (`yolo_slim.cli.guard.run_command`'s `preload`). Not onnxruntime: importing
+it writes a `.ses` file into the temp folder, which a command that never runs it should not."""
 
 
 def _fail(exc: YoloSlimError) -> None:
