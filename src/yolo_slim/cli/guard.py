@@ -81,15 +81,23 @@ def interrupts_raise() -> Iterator[None]:
     if not _at_fork_registered and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_plain_signals_in_child)
         _at_fork_registered.append(True)
-    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
     del _received[:]
+    with _handling(_handler):
+        yield
+
+
+@contextlib.contextmanager
+def _handling(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """`handler` for SIGINT, SIGTERM and SIGHUP within the block (main thread only); the
+    previous handlers come back when it ends."""
+    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
     for signum in _SIGNALS:
-        signal.signal(signum, _handler)
+        signal.signal(signum, handler)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, before in previous.items():
+            signal.signal(signum, before)
 
 
 class InterruptedExit(SystemExit):
@@ -122,14 +130,8 @@ def signals_held() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    previous = {signum: signal.getsignal(signum) for signum in _SIGNALS}
-    for signum in _SIGNALS:
-        signal.signal(signum, lambda s, frame: held.append(s))
-    try:
+    with _handling(lambda signum, frame: held.append(signum)):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
     if held:
         signal.raise_signal(held[0])
 

@@ -161,7 +161,7 @@ class LatencyTable:
         self.runs, self.max_seconds, self.chunk, self.quantile = int(runs), float(max_seconds), int(chunk), float(quantile)
         from yolo_slim.openvino_core import new_core
 
-        self._core = new_core()  # timed models get executors of their own, as a deployed model has
+        self._core = new_core()  # the timed models on a core of their own, as before the shared core (the prediction test was validated so)
         self.identity = describe(self.settings)
         digest = hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:12]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", self.settings.device).strip("-").lower()
