@@ -218,9 +218,8 @@ def random_affine(
     if s == 1.0 and ox == 0 and oy == 0 and (out_h, out_w) == (in_h, in_w):
         return image.copy(), clip_boxes(boxes, in_w, in_h)
     matrix = np.array([[s, 0.0, ox], [0.0, s, oy]], dtype=np.float64)
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-    warped = cv2.warpAffine(
-        image, matrix, (out_w, out_h), flags=interp, borderMode=cv2.BORDER_CONSTANT,
+    warped = cv2.warpAffine(  # bilinear: warpAffine has no INTER_AREA (it falls back to this)
+        image, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
         borderValue=(FILL_VALUE, FILL_VALUE, FILL_VALUE),
     )
     out = boxes.astype(np.float32, copy=True)

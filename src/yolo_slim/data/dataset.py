@@ -33,6 +33,7 @@ from yolo_slim.data.formats import label_path_for
 from yolo_slim.data.labels import DataReport, LabelIssue, read_labels
 from yolo_slim.data.sampling import SampleKey, sample_rng
 from yolo_slim.errors import ConfigError, DataError
+from yolo_slim.ops.letterbox import RESIZE_INTERPOLATION
 
 __all__ = ["YoloDataset", "collate_detection"]
 
@@ -56,8 +57,7 @@ def _letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int, in
     scale = min(size / h, size / w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     if (new_h, new_w) != (h, w):
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, (new_w, new_h), interpolation=interp)
+        image = cv2.resize(image, (new_w, new_h), interpolation=RESIZE_INTERPOLATION)
     pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
     out = cv2.copyMakeBorder(
         image, pad_y, size - new_h - pad_y, pad_x, size - new_w - pad_x,
@@ -90,8 +90,7 @@ def _resize_longest(image: np.ndarray, size: int) -> np.ndarray:
     if scale == 1:
         return image
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, (new_w, new_h), interpolation=interp)
+    return cv2.resize(image, (new_w, new_h), interpolation=RESIZE_INTERPOLATION)
 
 
 def _to_pixels(labels: np.ndarray, width: float, height: float) -> np.ndarray:

@@ -158,3 +158,24 @@ def test_image_broken_after_check_does_not_crash_the_epoch(
     images[1].unlink()
     with pytest.raises(DataError, match="001.png: image became unreadable"):
         strict[0]
+
+
+@pytest.mark.parametrize("hw", [(416, 416), (480, 640), (300, 200)])
+@pytest.mark.parametrize("cache", [False, True])
+def test_validation_images_are_the_deployed_letterbox(tmp_path: Path, hw: tuple[int, int], cache: bool) -> None:
+    """The network sees the same pixels in validation as in deployment (predict, the
+    OpenVINO detector): a training-only shrink filter once cost 0.04 mAP@0.5."""
+    from yolo_slim.ops.letterbox import letterbox
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)  # fine texture: filters differ most here
+    path = tmp_path / "images" / "val" / "a.png"
+    path.parent.mkdir(parents=True)
+    cv2.imwrite(str(path), image)
+    label = tmp_path / "labels" / "val" / "a.txt"
+    label.parent.mkdir(parents=True)
+    label.write_text("0 0.5 0.5 0.2 0.2\n")
+    ds = YoloDataset([path], num_classes=1, img_size=256, augment=None, cache=cache, strict=True, name="val")
+    seen = (ds[0]["image"].numpy().transpose(1, 2, 0)[:, :, ::-1] * 255).round().astype(np.uint8)
+    deployed, _ = letterbox(cv2.imread(str(path)), 256)
+    assert np.array_equal(seen, deployed)
