@@ -237,7 +237,7 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
         ("latency", b, "cpu") for b in (0.35, 0.45, 0.55, 0.7, 0.85)]
     # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
     assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
-    assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.8] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
+    assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.75, 0.8, 0.85] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
     assert len(exports) == 6 and {c.export.opset for c in exports.values()} == {17} and exports["slim_int8"].export.precision == "int8"
     assert exports["slim_int8"].device == "cpu"  # deploy_device
 
