@@ -16,6 +16,7 @@ from yolo_slim.data.dataset import YoloDataset, collate_detection
 from yolo_slim.errors import ConfigError
 from yolo_slim.lit.module import YoloLitModule
 from yolo_slim.lit.plots import RunPlots, boxes_in_original
+import yolo_slim.lit.plots as plots_module
 from yolo_slim.ops.boxes import targets_to_pixels
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -58,6 +59,8 @@ def test_options_are_checked() -> None:
         RunPlots(cell=8)
     with pytest.raises(ConfigError, match=r"run_plots.iou_threshold must be in \(0, 1\], got 1.5"):
         RunPlots(iou_threshold=1.5)
+    with pytest.raises(ConfigError, match=r"run_plots.results_every_s must be a number of seconds >= 0, got -1"):
+        RunPlots(results_every_s=-1)
 
 
 def test_history_is_callback_state() -> None:
@@ -124,3 +127,21 @@ def test_a_failing_evaluation_logs_one_warning_and_fit_goes_on(tmp_path: Path, t
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "evaluating the best model failed (RuntimeError: boom)" in warnings[0]
     assert sorted(p.name for p in (tmp_path / "root").glob("*.*")) == ["results.png"]
+
+
+@pytest.mark.parametrize(("every", "draws"), [(0.0, 3), (3600.0, 2)])
+def test_results_png_is_redrawn_at_most_every_results_every_s(tmp_path: Path, tiny_data: Path, monkeypatch, every: float, draws: int) -> None:
+    """Two epochs: every epoch and the end (0 s), or the first epoch and the end (an hour);
+    the last drawing always holds every epoch."""
+    drawn: list[int] = []
+    real = plots_module.plot_results
+
+    def counting(history, path):
+        drawn.append(len(history))
+        return real(history, path)
+
+    monkeypatch.setattr("yolo_slim.lit.plots.plot_results", counting)
+    plots = RunPlots(tmp_path / "run", max_images=2, results_every_s=every)
+    _fit(tmp_path / "root", tiny_data, plots)
+    assert len(drawn) == draws and drawn[0] == 1 and drawn[-1] == 2
+    assert (tmp_path / "run" / "results.png").is_file()
