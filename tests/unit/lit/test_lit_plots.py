@@ -16,7 +16,7 @@ from yolo_slim.data.dataset import YoloDataset, collate_detection
 from yolo_slim.errors import ConfigError
 from yolo_slim.lit.module import YoloLitModule
 from yolo_slim.lit.plots import RunPlots, boxes_in_original
-import yolo_slim.lit.plots as plots_module
+from yolo_slim.metrics.plots import plot_results
 from yolo_slim.ops.boxes import targets_to_pixels
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -134,11 +134,9 @@ def test_results_png_is_redrawn_at_most_every_results_every_s(tmp_path: Path, ti
     """Two epochs: every epoch and the end (0 s), or the first epoch and the end (an hour);
     the last drawing always holds every epoch."""
     drawn: list[int] = []
-    real = plots_module.plot_results
-
     def counting(history, path):
         drawn.append(len(history))
-        return real(history, path)
+        return plot_results(history, path)
 
     monkeypatch.setattr("yolo_slim.lit.plots.plot_results", counting)
     plots = RunPlots(tmp_path / "run", max_images=2, results_every_s=every)
