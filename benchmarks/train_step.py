@@ -7,7 +7,11 @@ hooks); checkpointing, validation, progress bars and loggers are off on both sid
 Rounds alternate between the two so machine noise hits both alike; the median is
 reported, and the overhead is ``plain_images_per_s / lightning_images_per_s - 1``.
 
-    python benchmarks/train_step.py [--cfg yolov4-tiny] [--img-size 256] [--batch 8]
+With ``--bf16`` each round also times Lightning with ``precision="bf16-mixed"`` (what
+``trainer.precision=auto`` picks on a CPU with AMX) and reports its speed-up over the
+float32 Lightning step.
+
+    python benchmarks/train_step.py [--cfg yolov4-tiny] [--img-size 256] [--batch 8] [--bf16]
 """
 
 from __future__ import annotations
@@ -65,13 +69,13 @@ def build(cfg: str, img_size: int) -> YoloLitModule:
     return YoloLitModule(cfg=cfg, classes=2, img_size=img_size, scheduler={"warmup_steps": 0})
 
 
-def time_lightning(cfg: str, batch: dict, steps: int, warmup: int) -> float:
+def time_lightning(cfg: str, batch: dict, steps: int, warmup: int, precision: str = "32-true") -> float:
     lit = build(cfg, batch["images"].shape[-1])
     timer = StepTimer()
     trainer = pl.Trainer(
         accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
-        accumulate_grad_batches=1, gradient_clip_val=10.0, callbacks=[timer],
+        accumulate_grad_batches=1, gradient_clip_val=10.0, callbacks=[timer], precision=precision,
     )
     loader = DataLoader(SameBatch(batch, steps + warmup), batch_size=None, num_workers=0)
     trainer.fit(lit, train_dataloaders=loader)
@@ -109,21 +113,29 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--bf16", action="store_true", help="also time Lightning with precision=bf16-mixed")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     batch = make_batch(args.batch, args.img_size)
-    lightning, plain = [], []
+    lightning, plain, bf16 = [], [], []
     for r in range(args.rounds):
         plain.append(time_plain(args.cfg, batch, args.steps, args.warmup))
         lightning.append(time_lightning(args.cfg, batch, args.steps, args.warmup))
-        print(f"round {r + 1}: plain {plain[-1]:.2f} img/s, lightning {lightning[-1]:.2f} img/s", flush=True)
+        line = f"round {r + 1}: plain {plain[-1]:.2f} img/s, lightning {lightning[-1]:.2f} img/s"
+        if args.bf16:
+            bf16.append(time_lightning(args.cfg, batch, args.steps, args.warmup, precision="bf16-mixed"))
+            line += f", lightning bf16-mixed {bf16[-1]:.2f} img/s"
+        print(line, flush=True)
     p, lt = statistics.median(plain), statistics.median(lightning)
     print(f"model {Path(args.cfg).name} @ {args.img_size} px, batch {args.batch}, {args.steps} timed steps x {args.rounds} rounds, {torch.get_num_threads()} threads")
     print(f"plain PyTorch loop: {p:.2f} images/s (median)")
     print(f"Lightning:          {lt:.2f} images/s (median)")
     print(f"Lightning overhead: {100 * (p / lt - 1):+.1f}% (goal < 5%)")
+    if bf16:
+        b = statistics.median(bf16)
+        print(f"Lightning bf16-mixed: {b:.2f} images/s (median), {b / lt:.2f}x the float32 step")
 
 
 if __name__ == "__main__":

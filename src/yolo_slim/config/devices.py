@@ -36,6 +36,19 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+def cpu_has_bf16_matrix_units() -> bool:
+    """Whether this CPU multiplies bf16 tiles in hardware (Intel AMX, Sapphire Rapids and later).
+
+    Measured on a 2-core AMX Xeon: bf16 autocast halves the demo model's forward and
+    backward at 256 px and batch 16 (0.28 -> 0.14 s a step). On CPUs without AMX oneDNN
+    emulates or half-uses bf16 and it can be slower than float32, so only AMX counts.
+    """
+    import torch
+
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # torch's own CPUID and OS check
+    return bool(probe()) if probe is not None else False
+
+
 def _openvino_devices() -> list[str]:
     from yolo_slim.openvino_core import available_devices
 

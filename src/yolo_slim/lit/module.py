@@ -260,7 +260,10 @@ class YoloLitModule(pl.LightningModule):
         images, targets = batch["images"], batch["targets"]
         hw = (images.shape[2], images.shape[3])
         model = self.eval_model
-        maps = model.forward_maps(images)  # one pass serves both the loss and the detections
+        # float32 whatever trainer.precision trains in: the logged val mAP is the one val.py and
+        # prune.py compute for the same weights (bf16 validation differed in the third digit)
+        with torch.autocast(device_type=images.device.type, enabled=False):
+            maps = model.forward_maps(images.float())  # one pass serves both the loss and the detections
         _, parts = self.criterion(model.raw_outputs(maps), targets, hw)
         self._log_losses("val", parts, images.shape[0], on_step=False, on_epoch=True, sync_dist=True)
         decoded = model.decode_maps(maps, hw)

@@ -38,7 +38,8 @@ class YoloHead(nn.Module):
             input_hw: network input (height, width) in pixels.
 
         Returns:
-            Tensor[B, A*H*W, 5+C]: cx, cy, w, h in input pixels, objectness, class
-            probabilities.
+            Tensor[B, A*H*W, 5+C], float32 whatever `x`'s dtype (under bf16 autocast
+            the head map is bf16, whose 8-bit mantissa would put a box centre 1 px off
+            at 256 px): cx, cy, w, h in input pixels, objectness, class probabilities.
         """
-        return decode_head(self.reshape(x), self.anchors, input_hw, self.scale_x_y, self.new_coords)
+        return decode_head(self.reshape(x).float(), self.anchors, input_hw, self.scale_x_y, self.new_coords)

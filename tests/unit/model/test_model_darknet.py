@@ -182,6 +182,18 @@ def test_decode_new_coords_by_hand() -> None:
     torch.testing.assert_close(out, torch.tensor(expected))
 
 
+def test_a_bf16_head_map_decodes_in_float32() -> None:
+    """Under bf16 autocast the head map is bf16; decoded in bf16, a centre in the last
+    cell of a 32-cell grid at 256 px would land up to 1 px off. The decode is float32."""
+    section = YoloSection(mask=(0,), anchors=((16.0, 8.0),), classes=1, num=1, scale_x_y=2.0)
+    t = torch.zeros(1, 6, 32, 32)
+    t[:, 0] = 0.3  # sigmoid(0.3) = 0.5744: x = (0.5744 * 2 - 0.5 + gx) * 8
+    out = YoloHead(section).decode(t.bfloat16(), (256, 256))[0]
+    assert out.dtype == torch.float32
+    expected = (torch.sigmoid(torch.tensor(0.3).bfloat16().float()) * 2 - 0.5 + torch.arange(32.0)) * 8
+    torch.testing.assert_close(out[:32, 0], expected, atol=1e-4, rtol=0)
+
+
 # --------------------------------------------------------------------------- darknet files
 
 
