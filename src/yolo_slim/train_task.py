@@ -50,7 +50,7 @@ from yolo_slim.io.checkpoint import CFG_KEY, read_checkpoint
 from yolo_slim.lit.anchors import AnchorChoice, choose_anchors, fit_mode
 from yolo_slim.lit.budget import Budget, BudgetSpec, TrainingData
 from yolo_slim.lit.callbacks import DarknetExport
-from yolo_slim.lit.convergence import ConvergenceMonitor
+from yolo_slim.lit.convergence import ConvergenceMonitor, EarlyStoppingFrom
 from yolo_slim.lit.plots import RunPlots
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,10 @@ def budget_callbacks(budget: Budget, run_dir: Path, configured: list[Any] = ()) 
         log.info("budget: the configured EarlyStopping on val/mAP50 replaces the budget's patience of %d steps",
                  budget.patience_steps)
     if budget.patience_checks is not None and not own:
-        callbacks.append(EarlyStopping(monitor="val/mAP50", mode="max", patience=budget.patience_checks, min_delta=budget.min_delta))
-    callbacks.append(ConvergenceMonitor(budget.verdict_window, budget.min_delta, run_dir / "convergence.json"))
+        callbacks.append(EarlyStoppingFrom(monitor="val/mAP50", mode="max", patience=budget.patience_checks,
+                                           min_delta=budget.min_delta, first_epoch=budget.watch_from_epoch))
+    callbacks.append(ConvergenceMonitor(budget.verdict_window, budget.min_delta, run_dir / "convergence.json",
+                                        watch_from_epoch=budget.watch_from_epoch if not own else 1))
     return callbacks
 
 

@@ -218,7 +218,7 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
         sweep = stage_configs(ctx, "channel_sweep")
         exports = stage_configs(ctx, "export")
     assert baseline.trainer.strategy == "ddp" and baseline.trainer.devices == 4 and baseline.trainer.max_epochs is None
-    assert baseline.budget.demo_data.steps == 2000 and baseline.budget.steps == "auto"
+    assert baseline.budget.demo_data.steps == 3000 and baseline.budget.steps == "auto"
     assert baseline.data == "my.data" and baseline.img_size == 96 and baseline.device == "cpu"
     assert finetune.trainer.max_epochs == 3 and finetune.trainer.devices == 4 and finetune.optim.optimizer._target_ == "torch.optim.SGD"
     # fine-tuning starts from the last pruning stage the run has: latency_sweep, else layer_sweep

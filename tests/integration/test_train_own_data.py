@@ -84,10 +84,15 @@ def test_early_stopping_ends_a_run_that_stopped_improving(tmp_path: Path, own_da
     caplog.set_level(logging.INFO)
     # no val mAP@0.5 can beat the first by 0.5: early stop after the patience of 2 steps (2 epochs of 1 step)
     _, art = train(_cfg(tmp_path, own_data, "budget.steps=20", "budget.warmup_steps=0", "budget.patience_steps=2",
-                        "budget.min_delta=0.5"))
+                        "budget.min_delta=0.5", "budget.early_stop_from=0"))
     summary = json.loads(art["summary"].read_text())
     assert summary["steps_done"] == 3 and summary["budget"]["steps"] == 20
     assert summary["convergence"]["stopped_early"] and summary["convergence"]["status"] == "converged"
     out = caplog.text
     assert "early stop after 2 steps (2 epochs) without a val mAP@0.5 better by more than 0.5" in out
     assert "converged: early stop at step 3 (epoch 3)" in out
+    # the default early_stop_from 0.5: early stopping watches from epoch 11 (step 10)
+    _, art = train(_cfg(tmp_path / "default", own_data, "budget.steps=20", "budget.warmup_steps=0",
+                        "budget.patience_steps=2", "budget.min_delta=0.5"))
+    assert json.loads(art["summary"].read_text())["steps_done"] == 13
+    assert "early stop after 2 steps (2 epochs) without a val mAP@0.5 better by more than 0.5, watched from step 10" in caplog.text

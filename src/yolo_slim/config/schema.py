@@ -187,6 +187,7 @@ class TrainBudget:
     warmup_steps: Any = MISSING
     patience_steps: Any = MISSING
     min_delta: float = MISSING
+    early_stop_from: float = MISSING
     rule: BudgetRuleTypes = field(default_factory=BudgetRuleTypes)
     demo_data: Optional[Dict[str, Any]] = MISSING
 

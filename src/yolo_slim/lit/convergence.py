@@ -116,11 +116,13 @@ def linear_trend(points: Sequence[EvalPoint]) -> tuple[float, float] | None:
     return slope, math.sqrt(residual / (n - 2) / sxx)
 
 
-def _early_stopping_reference(points: Sequence[EvalPoint], min_delta: float) -> EvalPoint:
+def _early_stopping_reference(points: Sequence[EvalPoint], min_delta: float, watch_from_epoch: int = 1) -> EvalPoint:
     """The value Lightning's `EarlyStopping` counts its patience from: the last one that beat
-    the reference before it by more than `min_delta` (a later, smaller gain does not reset it)."""
-    ref = points[0]
-    for p in points[1:]:
+    the reference before it by more than `min_delta` (a later, smaller gain does not reset it),
+    among the validations it watched (from epoch `watch_from_epoch`)."""
+    watched = [p for p in points if p.epoch >= watch_from_epoch] or list(points)
+    ref = watched[0]
+    for p in watched[1:]:
         if p.map50 - min_delta > ref.map50:
             ref = p
     return ref
@@ -128,6 +130,7 @@ def _early_stopping_reference(points: Sequence[EvalPoint], min_delta: float) -> 
 
 def assess_convergence(
     points: Sequence[EvalPoint], *, window_steps: int, min_delta: float = 0.0, stopped_early: bool = False,
+    watch_from_epoch: int = 1,
 ) -> Convergence:
     """The verdict on a run from its validations (module docstring).
 
@@ -136,6 +139,7 @@ def assess_convergence(
         window_steps: how far back the signs look, in optimizer steps (>= 1).
         min_delta: how much a gain must exceed to count (mAP@0.5, 0.01 = 1 point).
         stopped_early: whether early stopping ended the run.
+        watch_from_epoch: the first epoch whose validation early stopping watched.
     """
     window_steps = max(int(window_steps), 1)
     empty = dict(best_map50=None, best_step=None, best_epoch=None, last_map50=None, last_step=None,
@@ -155,7 +159,7 @@ def assess_convergence(
     best_at = f"{best.map50:.3f} at step {best.step} (epoch {best.epoch})"
     if stopped_early:
         status: Status = "converged"
-        ref = _early_stopping_reference(points, min_delta)
+        ref = _early_stopping_reference(points, min_delta, watch_from_epoch)
         since = f"the last val mAP@0.5 better by more than {min_delta:g} than the one before it was {ref.map50:.3f} at step {ref.step}"
         verdict = (f"converged: early stop at step {last.step} (epoch {last.epoch}), {last.step - ref.step} steps after {since}"
                    + ("" if ref is best else f"; best {best_at}"))
@@ -185,6 +189,32 @@ def _metric(metrics: dict[str, Any], key: str) -> float | None:
     return None if value is None else float(value)
 
 
+class EarlyStoppingFrom(EarlyStopping):
+    """Lightning's `EarlyStopping` that watches only the validations from epoch `first_epoch` on.
+
+    Its best value and patience start there: a plateau while a cosine learning rate is
+    still high (the budget's ``early_stop_from``) neither ends the run nor uses up the
+    patience. ``first_epoch=1`` is Lightning's own behaviour. (Lightning's ``min_epochs``
+    is not the same: a patience run out before it still stops the run there, even after
+    the metric has risen again.)
+    """
+
+    def __init__(self, *args: Any, first_epoch: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.first_epoch = int(first_epoch)
+
+    def _watching(self, trainer: pl.Trainer) -> bool:
+        return trainer.current_epoch + 1 >= self.first_epoch
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._watching(trainer):
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._watching(trainer):
+            super().on_train_epoch_end(trainer, pl_module)
+
+
 class ConvergenceMonitor(pl.Callback):
     """Record val mAP@0.5 after every validation; at fit end, the verdict (`result`) and ``convergence.json``.
 
@@ -194,10 +224,13 @@ class ConvergenceMonitor(pl.Callback):
         min_delta: what a gain must exceed.
         path: where to write the verdict and the history (None: nowhere).
         monitor: the logged metric (``val/mAP50``).
+        watch_from_epoch: the first epoch whose validation the run's early stopping watched.
     """
 
-    def __init__(self, window_steps: int, min_delta: float = 0.0, path: str | Path | None = None, monitor: str = "val/mAP50") -> None:
+    def __init__(self, window_steps: int, min_delta: float = 0.0, path: str | Path | None = None, monitor: str = "val/mAP50",
+                 watch_from_epoch: int = 1) -> None:
         self.window_steps = int(window_steps)
+        self.watch_from_epoch = int(watch_from_epoch)
         self.min_delta = float(min_delta)
         self.path = Path(path) if path is not None else None
         self.monitor = monitor
@@ -222,7 +255,7 @@ class ConvergenceMonitor(pl.Callback):
         stopped = any(isinstance(cb, EarlyStopping) and cb.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED
                       for cb in trainer.callbacks)
         self.result = assess_convergence(self.history, window_steps=self.window_steps, min_delta=self.min_delta,
-                                         stopped_early=stopped)
+                                         stopped_early=stopped, watch_from_epoch=self.watch_from_epoch)
         if self.path is not None and trainer.is_global_zero:
             body = {**self.result.to_dict(), "history": [asdict(p) for p in self.history]}
             write_json_atomic(self.path, body)
@@ -234,4 +267,4 @@ class ConvergenceMonitor(pl.Callback):
         self.history = [EvalPoint(**p) for p in state_dict.get("history", [])]
 
 
-__all__ = ["Convergence", "ConvergenceMonitor", "EvalPoint", "assess_convergence", "linear_trend"]
+__all__ = ["Convergence", "ConvergenceMonitor", "EarlyStoppingFrom", "EvalPoint", "assess_convergence", "linear_trend"]

@@ -124,6 +124,23 @@ def test_the_verdict_counts_the_patience_from_where_early_stopping_does(tmp_path
     assert verdict.endswith("best 0.304 at step 20 (epoch 5)")
 
 
+def test_early_stopping_watches_from_early_stop_from_of_the_budget(tmp_path: Path) -> None:
+    """The plateau above stops Lightning after epoch 6. With early_stop_from 0.5 of a
+    15-epoch budget, early stopping watches from epoch 9: its best and patience start
+    there, and a rise in epoch 10 starts the patience again."""
+    settings = {"steps": 60, "warmup_steps": 0, "patience_steps": 8, "min_delta": 0.005, "early_stop_from": 0.5}
+    budget = plan_budget(settings, TrainingData(images=16, boxes=16, classes=1, batch_size=4))
+    assert budget.watch_from_epoch == 9 and "watched from step 32" in budget.describe()
+    values = [0.1, 0.2, 0.3, 0.31, 0.302, 0.305, 0.29, 0.3] + [0.3] * 7
+    trainer, monitor, _ = _fit(tmp_path, values, settings)
+    assert trainer.global_step == 44 and monitor.result.stopped_early  # watched epochs 9, 10, 11: stop after 11
+    assert "8 steps after the last val mAP@0.5 better by more than 0.005 than the one before it was 0.300 at step 36" in monitor.result.verdict
+    values[9] = 0.4
+    trainer, monitor, _ = _fit(tmp_path / "again", values, settings)
+    assert trainer.global_step == 48 and monitor.result.stopped_early
+    assert "than the one before it was 0.400 at step 40" in monitor.result.verdict
+
+
 def test_a_run_that_ends_at_its_cap_while_rising_says_so(tmp_path: Path) -> None:
     values = [0.05 * (i + 1) for i in range(10)]
     trainer, monitor, written = _fit(tmp_path, values, {"steps": 40, "warmup_steps": 0, "patience_steps": 8, "min_delta": 0.005})
