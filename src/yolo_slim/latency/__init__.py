@@ -19,7 +19,7 @@ from typing import Any
 
 from yolo_slim.config.devices import normalise_device, openvino_device
 from yolo_slim.latency.grid import GridCost, axis_grid
-from yolo_slim.latency.measure import DeviceSettings
+from yolo_slim.latency.measure import DeviceSettings, deployed_precision
 from yolo_slim.latency.network import NetworkLatency, network_latency
 from yolo_slim.latency.predict import Prediction, predict_latency
 from yolo_slim.latency.specs import layer_specs, spec_key
@@ -28,17 +28,19 @@ from yolo_slim.latency.table import FixedCost, LatencySource, LatencyTable, defa
 
 def table_from_config(node: Mapping[str, Any]) -> LatencyTable:
     """The latency table a `prune.latency` config node describes (`device`: auto | cpu |
-    gpu as every app's `device=`, `threads`, `precision`, `cache_dir`, `runs`,
+    gpu as every app's `device=`, `threads`, `precision` (auto: `deployed_precision`), `cache_dir`, `runs`,
     `max_measure_s`; other keys are ignored; `conf/prune/channel.yaml` holds the defaults).
 
     Raises:
         ConfigError: a device other than auto, cpu or gpu.
         LatencyError: a device OpenVINO does not see, or bad values.
     """
+    device = openvino_device(normalise_device(node["device"], "prune.latency.device"))
+    precision = str(node["precision"])
     settings = DeviceSettings(
-        device=openvino_device(normalise_device(node["device"], "prune.latency.device")),
+        device=device,
         threads=None if node["threads"] is None else int(node["threads"]),
-        precision=str(node["precision"]),
+        precision=deployed_precision(device) if precision == "auto" else precision,
     )
     return LatencyTable(settings, node["cache_dir"], runs=int(node["runs"]), max_seconds=float(node["max_measure_s"]))
 
@@ -53,6 +55,7 @@ __all__ = [
     "Prediction",
     "axis_grid",
     "default_cache_dir",
+    "deployed_precision",
     "layer_specs",
     "network_latency",
     "predict_latency",

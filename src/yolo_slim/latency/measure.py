@@ -1,8 +1,9 @@
 """Timing OpenVINO models the way the deployment runs them, interleaved.
 
 `DeviceSettings` are the compile properties every timed model gets: the device, the
-LATENCY performance hint, the thread count and FP32 inference precision (OpenVINO
-otherwise picks bf16 on CPUs with native bf16, AMD Zen 4 and Intel Xeon alike).
+LATENCY performance hint, the thread count and the inference precision
+(`prune.latency.precision: auto` is `deployed_precision`: what the deployment computes an
+FP32 IR in, bf16 on CPUs with native bf16 such as AMD Zen 4 and Intel Xeon with AMX).
 A `WallTimer` samples the wall-clock time of one batch-1 inference (`start_async()`
 + `wait()` on a request whose inputs are set once: the engine's time, no Python
 copies).
@@ -64,6 +65,21 @@ class DeviceSettings:
         if self.threads is not None and self.is_cpu:
             props["INFERENCE_NUM_THREADS"] = int(self.threads)
         return props
+
+
+_TYPE_NAMES = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+
+
+def deployed_precision(device: str) -> str:
+    """The element type `device` computes an FP32 IR in when nothing is asked (`f32`, `bf16`
+    or `f16`): what the deployment (`OpenVINODetector`, the pipeline's benchmark) runs.
+    bf16 on CPUs with AMX or native bf16, f16 on GPUs; `f32` where the device does not say
+    (``AUTO``)."""
+    try:
+        name = _core().get_property(device, "INFERENCE_PRECISION_HINT").get_type_name()
+    except Exception:  # noqa: BLE001 - AUTO and older plugins have no such property
+        return "f32"
+    return _TYPE_NAMES.get(str(name), "f32")
 
 
 def _core():

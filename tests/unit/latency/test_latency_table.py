@@ -96,3 +96,22 @@ def test_the_cache_folder_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv(CACHE_ENV)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "yolo_slim" / "latency"
+
+
+def test_auto_precision_is_what_a_compiled_fp32_model_computes_in(tmp_path):
+    """`prune.latency.precision: auto` times layers in the element type the deployment gets:
+    OpenVINO's own choice for an FP32 model compiled without a precision hint."""
+    import numpy as np
+    import openvino as ov
+    import openvino.opset13 as ops
+
+    from yolo_slim.latency import deployed_precision, table_from_config
+
+    x = ops.parameter([1, 8, 8, 8], np.float32)
+    conv = ops.convolution(x, ops.constant(np.ones((8, 8, 1, 1), np.float32)), [1, 1], [0, 0], [0, 0], [1, 1])
+    compiled = ov.Core().compile_model(ov.Model([conv], [x]), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+    assert deployed_precision("CPU") == compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+    node = {"device": "cpu", "threads": None, "cache_dir": str(tmp_path), "runs": 3, "max_measure_s": 10}
+    assert table_from_config({**node, "precision": "auto"}).settings.precision == deployed_precision("CPU")
+    assert table_from_config({**node, "precision": "f32"}).settings.precision == "f32"
+    assert deployed_precision("AUTO") == "f32"  # AUTO does not say: the float32 the IR holds
