@@ -87,13 +87,13 @@ class BudgetRule:
         patience_epochs: ... and at least this many epochs.
     """
 
-    min_steps: int = 2000
+    min_steps: int = 4000
     steps_per_class: int = 0
     epochs: float = 30.0
     max_steps: int | None = None
     warmup_min_steps: int = 100
     warmup_epochs: float = 3.0
-    patience_min_steps: int = 300
+    patience_min_steps: int = 600
     patience_epochs: float = 10.0
 
     @classmethod

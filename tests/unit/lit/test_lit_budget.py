@@ -45,7 +45,7 @@ def test_the_demo_keeps_its_measured_recipe_on_the_demo_data() -> None:
     assert set(demo.origin.values()) == {"demo_data"}
     other = plan_budget(settings, data, demo_data=False)  # the same images as a user's set: the rule
     assert other.origin == {"steps": "auto", "warmup_steps": "auto", "patience_steps": "auto"}
-    assert other.steps == 2000 and other.patience_steps is not None
+    assert other.steps == 4000 and other.patience_steps is not None
 
 
 def test_auto_follows_the_data_set_size() -> None:
@@ -91,9 +91,9 @@ def test_patience_counts_whole_validation_intervals() -> None:
 
 def test_describe_says_what_and_why() -> None:
     line = plan_budget({}, TrainingData(images=100, boxes=2279, classes=1, batch_size=16)).describe("baseline")
-    assert line.startswith("baseline: up to 2002 optimizer steps (= 286 epochs of 100 images at 16 images per step, 7 steps an epoch), "
-                           "warm-up 100 steps, early stop after 301 steps (43 epochs) without a val mAP@0.5 better by more than 0")
-    assert "auto: the largest of 2000 steps and 30 epochs" in line
+    assert line.startswith("baseline: up to 4004 optimizer steps (= 572 epochs of 100 images at 16 images per step, 7 steps an epoch), "
+                           "warm-up 100 steps, early stop after 602 steps (86 epochs) without a val mAP@0.5 better by more than 0")
+    assert "auto: the largest of 4000 steps and 30 epochs" in line
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,16 @@ def test_a_noisy_plateau_has_converged() -> None:
     assert abs(result.trend_rise) < 2 * result.trend_se + 0.005
 
 
+def test_a_new_best_on_a_flat_window_is_the_noise_of_a_plateau() -> None:
+    earlier = [0.74, 0.75] * 30  # a plateau at 0.745 +- 0.005
+    window = [0.745, 0.755] * 10 + [0.762] + [0.755, 0.745] * 10  # the same plateau with one high value in its middle
+    result = assess_convergence(_points(earlier + window), window_steps=7 * len(window), min_delta=0.005)
+    assert result.recent_gain == pytest.approx(0.012) and abs(result.trend_rise) < 1e-3
+    assert result.converged and "does not rise" in result.verdict
+    rising = earlier + list(np.linspace(0.745, 0.762, len(window)))  # the same new best, reached by a steady climb
+    assert assess_convergence(_points(rising), window_steps=7 * len(window), min_delta=0.005).still_improving
+
+
 def test_a_rising_run_is_still_improving() -> None:
     steady = np.linspace(0.05, 0.35, 60)  # still climbing at the end of its budget
     result = assess_convergence(_points(_noisy(steady, seed=1)), window_steps=140, min_delta=0.005)
