@@ -32,7 +32,7 @@ def _overrides(data_dir: Path, logs: Path) -> list[str]:
     return [
         f"paths.data_dir={data_dir}", f"paths.log_dir={logs}", *tiny, *QUIET_CPU_TRAINER,
         "builtin.n_train=32", "builtin.n_val=8", f"trainer.max_epochs={EPOCHS}", "trainer.deterministic=true",
-        "seed=1", "optim.scheduler.warmup_epochs=1", "model.nominal_batch_size=8", "trainer.log_every_n_steps=1",
+        "seed=1", "budget.warmup_steps=4", "model.nominal_batch_size=8", "trainer.log_every_n_steps=1",
     ]
 
 
