@@ -67,9 +67,6 @@ class DeviceSettings:
         return props
 
 
-_TYPE_NAMES = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
-
-
 def deployed_precision(device: str) -> str:
     """The element type `device` computes an FP32 IR in when nothing is asked (`f32`, `bf16`
     or `f16`): what the deployment (`OpenVINODetector`, the pipeline's benchmark) runs.
@@ -79,7 +76,7 @@ def deployed_precision(device: str) -> str:
         name = _core().get_property(device, "INFERENCE_PRECISION_HINT").get_type_name()
     except Exception:  # noqa: BLE001 - AUTO and older plugins have no such property
         return "f32"
-    return _TYPE_NAMES.get(str(name), "f32")
+    return str(name) if str(name) in ("f32", "bf16", "f16") else "f32"
 
 
 def _core():
