@@ -99,7 +99,7 @@ def _world_size(trainer_cfg: DictConfig) -> int:
 def auto_precision(device: str) -> str:
     """``precision: auto``: AMP (``16-mixed``) on a GPU, ``bf16-mixed`` on a CPU with AMX,
     ``32-true`` on any other CPU."""
-    if device == "gpu" or (device == "auto" and devices._cuda_available()):
+    if devices.torch_device(device) == "cuda":
         return "16-mixed"
     return "bf16-mixed" if devices.cpu_has_bf16_matrix_units() else "32-true"
 
