@@ -162,6 +162,7 @@ def make_engines(name: str, model: Darknet, paths: dict[str, Path], hw: int, thr
     engines = [Engine(name, "PyTorch eager", torch_run(x1), torch_run(x4))]
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    so.add_session_config_entry("session.force_spinning_stop", "1")  # its spinning threads slow the engines timed next
     sess = ort.InferenceSession(str(paths["onnx"]), so, providers=["CPUExecutionProvider"])
     a1, a4 = x1.numpy(), x4.numpy()
     engines.append(Engine(name, "ONNX Runtime", lambda: sess.run(None, {"images": a1}), lambda: len(sess.run(None, {"images": a4})[0])))

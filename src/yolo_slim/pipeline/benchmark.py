@@ -2,7 +2,8 @@
 
 For the baseline, the sparse model and the fine-tuned slim model: P, R, mAP@0.5 of
 the PyTorch model on the validation set, with PR curves; for the baseline and the
-slim model also every deployed form (ONNX Runtime, OpenVINO FP32/FP16/INT8) with
+slim model also every deployed form (ONNX Runtime, OpenVINO FP32/FP16/INT8; the FP32 IR
+both in f32 and in the device's default where that is lower, bf16 on a CPU with AMX) with
 its batch-1 latency, all engines timed interleaved; the |gamma| histograms of the
 three models; and a sample image with the slim IR's detections.
 """
@@ -27,9 +28,6 @@ from yolo_slim.pipeline.measure import (
 )
 from yolo_slim.pipeline.context import StageContext
 from yolo_slim.pipeline.jobs import baseline_config
-
-ENGINES = ("pytorch", "onnxruntime", "openvino_fp32", "openvino_fp16", "openvino_int8")
-
 
 def _validation_batches(ctx: StageContext) -> tuple[list[Any], Any]:
     """The pipeline's validation set at its input size, loaded with the baseline stage's loader settings."""
@@ -72,24 +70,14 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
         gammas[name] = gamma_vector(model, select_bn_layers(model, "prunable"))
         engines[f"{name}/pytorch"] = torch_engine(model, hw)
     exported = ctx.results.get("export", {}).get("artifacts", {})
-    deployed: dict[str, dict[str, Any]] = {}
-    for name in ("baseline", "slim"):
-        if f"{name}_fp32_onnx" in exported:
-            engines[f"{name}/onnxruntime"] = onnxruntime_engine(exported[f"{name}_fp32_onnx"], hw)
-        for precision in ("fp32", "fp16", "int8"):
-            xml = exported.get(f"{name}_{precision}_xml")
-            if xml:
-                engines[f"{name}/openvino_{precision}"] = openvino_engine(xml, hw, device)
-                metrics = ctx.results["export"]["metrics"]
-                deployed[f"{name}/openvino_{precision}"] = {
-                    k: metrics.get(f"{name}_{precision}/{precision}_{k}") for k in ("precision", "recall", "mAP50")
-                }
+    deployed = _openvino_engines(ctx, exported, engines, hw, device)
     latency = interleaved_latency(engines, runs=int(b.runs), warmup=int(b.warmup))
     for key, ms in latency.items():
         name, engine = key.split("/")
         entry = deployed.setdefault(key, {})
         entry["latency_ms"] = ms
-        if engine in ("pytorch", "onnxruntime"):  # ONNX Runtime reproduces PyTorch (parity checked at export)
+        if engine in ("pytorch", "onnxruntime") or entry.get("quality_from") == "pytorch":
+            # ONNX Runtime and OpenVINO computing in f32 reproduce PyTorch (parity checked at export)
             entry.update({k: rows[name][k] for k in ("precision", "recall", "mAP50")})
         if engine == "pytorch":
             rows[name]["latency_ms"] = ms
@@ -100,6 +88,40 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
     if slim_xml:
         plots["sample"] = str(_sample(slim_xml, datamodule, out / "sample_detections.jpg", device))
     return {"rows": rows, "deployed": deployed, "artifacts": plots}
+
+
+def _openvino_engines(ctx: StageContext, exported: dict[str, str], engines: dict[str, Any], hw: tuple[int, int], device: str) -> dict[str, dict[str, Any]]:
+    """Add the ONNX Runtime and OpenVINO engines of the exported IRs to `engines`; returns
+    `model/engine` -> what is known before timing: the IR's P, R and mAP@0.5 as export
+    measured them and `compute`, the element type the plugin computes in.
+
+    `openvino_fp32` computes in f32 whatever the device's default. Where the device computes
+    an FP32 IR in a lower precision by default (bf16 on a CPU with AMX, f16 on a GPU), that
+    default is timed too, as `openvino_fp32_<default>`: what `detect.py` runs there.
+    """
+    from yolo_slim.latency.measure import deployed_precision
+
+    default = deployed_precision(device)
+    metrics = ctx.results.get("export", {}).get("metrics", {})
+    deployed: dict[str, dict[str, Any]] = {}
+    for name in ("baseline", "slim"):
+        if f"{name}_fp32_onnx" in exported:
+            engines[f"{name}/onnxruntime"] = onnxruntime_engine(exported[f"{name}_fp32_onnx"], hw)
+        for precision in ("fp32", "fp16", "int8"):
+            xml = exported.get(f"{name}_{precision}_xml")
+            if not xml:
+                continue
+            quality = {k: metrics.get(f"{name}_{precision}/{precision}_{k}") for k in ("precision", "recall", "mAP50")}
+            if precision == "fp32" and default != "f32":
+                engines[f"{name}/openvino_fp32"] = openvino_engine(xml, hw, device, compute="f32")
+                deployed[f"{name}/openvino_fp32"] = {"compute": "f32", "quality_from": "pytorch"}  # export measured the default
+                engines[f"{name}/openvino_fp32_{default}"] = openvino_engine(xml, hw, device)
+                deployed[f"{name}/openvino_fp32_{default}"] = {**quality, "compute": default}
+                continue
+            engines[f"{name}/openvino_{precision}"] = openvino_engine(xml, hw, device)
+            compute = default if precision != "int8" else f"int8, else {default}"
+            deployed[f"{name}/openvino_{precision}"] = {**quality, "compute": compute}
+    return deployed
 
 
 def _sample(xml: str, datamodule, path: Path, device: str) -> Path:
