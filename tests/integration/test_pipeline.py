@@ -14,6 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from yolo_slim.errors import PipelineError
+from yolo_slim.latency.measure import deployed_precision
 from yolo_slim.pipeline import STAGES, run_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +96,14 @@ def test_pipeline_end_to_end_and_resume(tmp_path: Path) -> None:
     assert f"| baseline | {rows['baseline']['precision']:.3f} | {rows['baseline']['recall']:.3f} | {rows['baseline']['mAP50']:.3f} |" in report
     assert f"{rows['slim']['bflops']:.3f} |" in report
     slim_ov = results["benchmark"]["deployed"]["slim/openvino_fp32"]
-    assert f"| slim | openvino_fp32 | {slim_ov['precision']:.3f} | {slim_ov['recall']:.3f} | {slim_ov['mAP50']:.3f} | {slim_ov['latency_ms']:.2f} |" in report
+    assert slim_ov["compute"] == "f32"
+    assert f"| slim | openvino_fp32 | f32 | {slim_ov['precision']:.3f} | {slim_ov['recall']:.3f} | {slim_ov['mAP50']:.3f} | {slim_ov['latency_ms']:.2f} |" in report
+    default = deployed_precision("CPU")
+    if default != "f32":  # e.g. bf16 on a CPU with AMX: the IR as deployed is timed too, with export's own P, R, mAP
+        lowered = results["benchmark"]["deployed"][f"slim/openvino_fp32_{default}"]
+        assert lowered["compute"] == default and lowered["latency_ms"] > 0
+        assert lowered["mAP50"] == results["export"]["metrics"]["slim_fp32/fp32_mAP50"]
+        assert f"({default}, this device's default)" in report
     assert results["channel_sweep"]["choice"]["setting"] in report
     optimal = json.loads(Path(results["channel_sweep"]["artifacts"]["optimal"]).read_text())
     assert optimal["cfg"] == results["channel_sweep"]["artifacts"]["cfg"]
@@ -208,7 +216,7 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
 
     argv = ['train_overrides=["trainer=ddp","trainer.devices=4"]', 'finetune.overrides=["trainer.max_epochs=3","optim=sgd"]',
             'channel_sweep.overrides=["prune.layer_keep=0.05"]', 'export.overrides=["export.exporter=torchscript","export.opset=17"]',
-            "img_size=96", "device=cpu"]
+            "img_size=96", "device=cpu", "latency_sweep.recalibrate_bn=0"]
     cfg = check_command("pipeline", argv, ROOT / "conf").cfg
     ctx = StageContext(validate_config(cfg, "pipeline"), tmp_path, data="my.data", img_size=96, planned=frozenset(STAGES), preflight=True)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
@@ -238,6 +246,9 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
     # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
     assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
     assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.75, 0.8, 0.85] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
+    # each point's BatchNorm statistics are re-estimated before it is judged, unless a sweep says 0
+    assert {c.prune.recalibrate_bn for c in sweep.values()} == {256}
+    assert {c.prune.recalibrate_bn for c in latency_jobs.values()} == {0}
     assert len(exports) == 6 and {c.export.opset for c in exports.values()} == {17} and exports["slim_int8"].export.precision == "int8"
     assert exports["slim_int8"].device == "cpu"  # deploy_device
 

@@ -490,6 +490,7 @@ class SweepStage:
     keep_map: float = MISSING
     keep_recall: float = MISSING
     min_map: float = MISSING
+    recalibrate_bn: int = MISSING
     overrides: List[str] = MISSING
 
 

@@ -173,6 +173,12 @@ def _check_prune(cfg: DictConfig, required: bool) -> None:
     if cfg.prune.optimal_axis not in OPTIMAL_AXES:
         raise ConfigError(f"prune.optimal_axis={cfg.prune.optimal_axis!r}: expected {' or '.join(OPTIMAL_AXES)}")
     Acceptance.from_config(cfg.prune, "prune")
+    _check_recalibrate(cfg.prune.recalibrate_bn, "prune")
+
+
+def _check_recalibrate(value: int, prefix: str) -> None:
+    if value < 0:
+        raise ConfigError(f"{prefix}.recalibrate_bn={value} must be an integer >= 0 (training images to re-estimate BatchNorm statistics on after surgery; 0: off)")
 
 
 def _check_pipeline(cfg: DictConfig, required: bool) -> None:
@@ -184,6 +190,7 @@ def _check_pipeline(cfg: DictConfig, required: bool) -> None:
     forced_stages(cfg)
     for sweep in ("channel_sweep", "layer_sweep", "latency_sweep"):
         Acceptance.from_config(cfg[sweep], sweep)
+        _check_recalibrate(cfg[sweep].recalibrate_bn, sweep)
 
 
 _APP_CHECKS: dict[str, Callable[[DictConfig, bool], None]] = {

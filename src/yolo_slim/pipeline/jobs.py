@@ -100,7 +100,7 @@ def sweep_jobs(ctx: StageContext, name: str) -> list[Job]:
     jobs = []
     for value in values:
         out = ctx.stage_dir(name) / f"{axis}_{value}"
-        prune_settings: dict[str, Any] = {"mode": mode, axis: value}
+        prune_settings: dict[str, Any] = {"mode": mode, axis: value, "recalibrate_bn": int(s.recalibrate_bn)}
         if mode == "latency":  # the latency table and the report measure on the deployment device
             prune_settings["latency"] = {"device": ctx.cfg.deploy_device}
         settings = _merge(_common(ctx, out, "device"), model, {"prune": prune_settings})

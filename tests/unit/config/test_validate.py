@@ -161,6 +161,8 @@ def test_validated_config_is_typed_and_plain() -> None:
         ("pipeline", ["channel_sweep.keep_recall=2"], r"channel_sweep.keep_recall=2 must be a number in \[0, 1\] \(kept fraction of the unpruned recall\)"),
         ("pipeline", ["layer_sweep.tolerance=-0.1"], r"layer_sweep.tolerance=-0.1 must be a number >= 0 \(absolute mAP@0.5 loss, 0.01 = 1 point\)"),
         ("pipeline", ["layer_sweep.min_map=null"], r"layer_sweep.min_map: .*"),
+        ("pipeline", ["layer_sweep.recalibrate_bn=-1"], r"layer_sweep.recalibrate_bn=-1 must be an integer >= 0 \(training images to re-estimate BatchNorm statistics on after surgery; 0: off\)"),
+        ("prune", ["model.cfg=x", "prune.recalibrate_bn=-8"], r"prune.recalibrate_bn=-8 must be an integer >= 0 .*"),
     ],
 )
 def test_the_pruning_rule_keys_are_checked_before_any_work(app, argv, message) -> None:
