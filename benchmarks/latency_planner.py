@@ -1,12 +1,13 @@
 """Latency planner vs the gamma-threshold planner at the same latency budget.
 
     python benchmarks/latency_planner.py [--cases yolov4@416:0.4,demo@160:0.6] [--threads N]
-        [--runs 20] [--cache-dir DIR | --fresh] [--out FILE]
+        [--precision auto|f32|bf16] [--runs 20] [--cache-dir DIR | --fresh] [--out FILE]
 
 For each case the baseline gets sparse-looking BN gammas (`deploy.sparsify_gammas`:
 per conv a fraction of channels alive with log-normal gammas, the rest near 0, as
 L1 sparsity training leaves them), and the latency table of this machine's CPU
-(`yolo_slim.latency`, OpenVINO FP32, LATENCY hint) gives the budget: the case's
+(`yolo_slim.latency`, OpenVINO FP32 IRs computing in `--precision`, by default what
+the CPU computes them in: bf16 on one with AMX; LATENCY hint) gives the budget: the case's
 fraction (after the colon) times the baseline's predicted batch-1 latency. Three
 plans meet it:
 
@@ -43,7 +44,7 @@ from yolo_slim.darknet.cfg import load_cfg
 from yolo_slim.errors import PruneError
 from yolo_slim.graph import build_graph
 from yolo_slim.latency import GridCost, LatencyTable, layer_specs, predict_latency
-from yolo_slim.latency.measure import DeviceSettings
+from yolo_slim.latency.measure import DeviceSettings, deployed_precision
 from yolo_slim.latency.network import export_openvino, measure_networks
 from yolo_slim.metrics.cost import count_cost
 from yolo_slim.model import Darknet
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", default="yolov4@416:0.4,demo@160:0.6",
                    help="comma-separated model@size:budget (budget: fraction of the baseline's predicted latency), model in: " + ", ".join(MODELS))
     p.add_argument("--threads", type=int, default=None, help="OpenVINO INFERENCE_NUM_THREADS (default: OpenVINO's choice)")
+    p.add_argument("--precision", default="auto", choices=("auto", "f32", "bf16", "f16"),
+                   help="INFERENCE_PRECISION_HINT of the table and the timed networks (auto: what the CPU computes an FP32 IR in by default)")
     p.add_argument("--runs", type=int, default=20, help="timed inferences per whole network")
     p.add_argument("--cache-dir", default=None, help="latency table folder (default: the user cache; a fresh one with --fresh)")
     p.add_argument("--fresh", action="store_true", help="measure a new table in a temporary folder")
@@ -212,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     cache = tempfile.mkdtemp(prefix="latency-table-") if args.fresh else args.cache_dir
-    table = LatencyTable(DeviceSettings(threads=args.threads), cache, max_seconds=3600)
+    precision = deployed_precision("CPU") if args.precision == "auto" else args.precision
+    table = LatencyTable(DeviceSettings(threads=args.threads, precision=precision), cache, max_seconds=3600)
     log(f"latency table: {table.path} ({len(table)} shapes cached)")
     rows = []
     t = time.perf_counter()
