@@ -37,10 +37,13 @@ def _overrides(data_dir: Path, logs: Path) -> list[str]:
 
 
 def _start(run_dir: Path, overrides: list[str]) -> subprocess.Popen:
+    """train.py in its own process group (with its loader workers), so that the kill takes
+    the whole job down as a crash or the OOM killer would: a killed parent's persistent
+    workers can outlive it and keep the output pipe open."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), f"hydra.run.dir={run_dir}", *overrides],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
 
 
@@ -78,7 +81,7 @@ def test_sigkill_and_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
         assert killed.poll() is None, "the run to kill ended before its first epoch was logged"
         assert time.monotonic() < deadline, "no first epoch within 10 minutes"
         time.sleep(0.05)
-    killed.send_signal(signal.SIGKILL)
+    os.killpg(killed.pid, signal.SIGKILL)
     killed.communicate(timeout=60)
     assert killed.returncode == -signal.SIGKILL
     ckpt = killed_dir / "checkpoints" / "last.ckpt"
