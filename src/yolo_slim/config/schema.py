@@ -345,7 +345,7 @@ class PruneOptions:
     global_percent: float = MISSING
     cut_by: str = MISSING  # threshold | quota (checked by validate, values in yolo_slim.prune.plan.CUT_BY)
     layer_keep: float = MISSING
-    channel_multiple: int = MISSING
+    channel_multiple: Any = MISSING  # an int >= 1 or "auto" (checked by validate)
     importance: str = MISSING
     aggregate: str = MISSING
     shortcuts: int = MISSING

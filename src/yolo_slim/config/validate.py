@@ -174,6 +174,9 @@ def _check_prune(cfg: DictConfig, required: bool) -> None:
         raise ConfigError(f"prune.optimal_axis={cfg.prune.optimal_axis!r}: expected {' or '.join(OPTIMAL_AXES)}")
     Acceptance.from_config(cfg.prune, "prune")
     _check_recalibrate(cfg.prune.recalibrate_bn, "prune")
+    multiple = cfg.prune.channel_multiple
+    if str(multiple) != "auto" and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
+        raise ConfigError(f"prune.channel_multiple={multiple!r}: expected an integer >= 1 or auto (the channel quantum measured on prune.latency.device)")
 
 
 def _check_recalibrate(value: int, prefix: str) -> None:

@@ -78,6 +78,19 @@ MODES = ("channel", "layer", "layer_channel", "latency")
 OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "report.json", "report.md")
 
 
+def channel_multiple(p: DictConfig) -> int:
+    """`prune.channel_multiple`: the integer given, or for `auto` the channel quantum that the
+    latency table measures on `prune.latency.device` in `prune.latency.precision` (a
+    conv's time steps up after multiples of it: 32 for bf16 on an AMX CPU, 16 in f32
+    there; probed once and cached with the table)."""
+    value = p.channel_multiple
+    if str(value) == "auto":
+        quantum = int(table_from_config(p.latency).quantum())
+        _log.info("prune: channel_multiple=auto: kept counts rounded up to %d, the channel quantum measured on %s", quantum, p.latency.device)
+        return quantum
+    return int(value)
+
+
 def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) -> PrunePlan:
     """The plan `prune.*` asks for (or the plan file `prune.plan`)."""
     if p.get("plan"):
@@ -89,7 +102,7 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     kw = dict(
         global_percent=float(p.global_percent),
         layer_keep=float(p.layer_keep),
-        channel_multiple=int(p.channel_multiple),
+        channel_multiple=channel_multiple(p),
         importance=str(p.importance),
         aggregate=str(p.aggregate),
         cut_by=str(p.cut_by),

@@ -85,6 +85,28 @@ def test_bad_acceptance_or_cut_by_is_refused_before_any_work(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_channel_multiple_auto_rounds_to_the_measured_quantum(tmp_path, monkeypatch):
+    import yolo_slim.prune.task as task
+
+    asked = []
+
+    class Quantum:
+        def quantum(self) -> int:
+            return 16
+
+    monkeypatch.setattr(task, "table_from_config", lambda node: asked.append(node.device) or Quantum())
+    _, artifacts = prune(_cfg(tmp_path, "prune=channel", "prune.global_percent=0.5", "prune.channel_multiple=auto"))
+    plan = load_plan(artifacts["plan"])
+    assert plan.channel_multiple == 16 and asked == ["cpu"]
+    full = {i: layer.filters for i, layer in enumerate(Darknet.from_cfg("yolov4-tiny", classes=2).cfg.layers) if hasattr(layer, "filters")}
+    assert plan.kept and any(len(ids) < full[i] for i, ids in plan.kept.items())
+    assert all(len(ids) % 16 == 0 or len(ids) == full[i] for i, ids in plan.kept.items())
+    with pytest.raises(ConfigError, match=r"^prune.channel_multiple='eight': expected an integer >= 1 or auto"):
+        prune(_cfg(tmp_path / "bad", "prune.channel_multiple=eight"))
+    with pytest.raises(ConfigError, match=r"^prune.channel_multiple=0: expected an integer >= 1 or auto"):
+        prune(_cfg(tmp_path / "zero", "prune.channel_multiple=0"))
+
+
 def test_latency_mode_plans_to_the_budget(tmp_path, monkeypatch):
     import sys
 
