@@ -7,6 +7,7 @@ says so instead of showing anything typed in.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,31 @@ def _deploy_section(ctx) -> list[str]:
         lines.append(f"This device computes an FP32 IR in {', '.join(lowered)} unless asked (OpenVINO's INFERENCE_PRECISION_HINT): "
                      f"`openvino_fp32` is the same IR asked to compute in f32, as CPUs without native {', '.join(lowered)} do; "
                      f"`openvino_fp32_{lowered[0]}` is what `detect.py` runs here.")
-    return lines + [""]
+    return lines + [""] + _precision_lines(ctx)
+
+
+def _precision_lines(ctx) -> list[str]:
+    """Which IR precision export measured fastest for each model, and why a slower one is slower
+    (`speed` in the IRs' `meta.json`, `yolo_slim.export.precision`)."""
+    artifacts = ctx.results.get("export", {}).get("artifacts", {})
+    lines = []
+    for model in ("baseline", "slim"):
+        records = []
+        for precision in ("fp16", "int8"):
+            xml = artifacts.get(f"{model}_{precision}_xml")
+            meta = Path(xml).with_name("meta.json") if xml else None
+            if meta is not None and meta.is_file():
+                speed = json.loads(meta.read_text()).get("speed")
+                if speed:
+                    records.append(speed)
+        if not records:
+            continue
+        fastest = sorted({r["fastest_latency"].upper() for r in records})
+        notes = sorted({note for r in records for note in r.get("notes", [])})
+        lines.append(f"- {model}: fastest IR for batch-1 latency as export timed it: {' / '.join(fastest)}" + ("" if notes else "."))
+        lines += [f"  - {note}" for note in notes]
+    return (["Which precision to deploy (export's own interleaved timing of each IR against its FP32 twin):", "", *lines, ""]
+            if lines else [])
 
 
 def _anchor_phrase(anchors: dict[str, Any] | None) -> str:

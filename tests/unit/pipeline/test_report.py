@@ -43,3 +43,22 @@ def test_a_lower_default_precision_gets_its_own_rows_and_speed_up():
     text = "\n".join(deploy)
     assert "| slim | openvino_fp32_bf16 | bf16 |" in text and "| slim | openvino_int8 | int8, else bf16 |" in text
     assert "computes an FP32 IR in bf16 unless asked" in text
+
+
+def test_the_report_says_which_precision_is_fastest_and_why_a_slower_one_is(tmp_path):
+    import json
+
+    from yolo_slim.pipeline.report import _precision_lines
+
+    note = "INT8 is slower than FP32 on this device (1.53 vs 0.96 ms batch-1, 1.59x): 33 of 43 convolutions have fewer than 32 output channels."
+    artifacts = {}
+    for precision, record in (("int8", {"fastest_latency": "fp32", "notes": [note]}), ("fp16", {"fastest_latency": "fp32", "notes": []})):
+        folder = tmp_path / "slim" / precision
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text(json.dumps({"speed": record}))
+        artifacts[f"slim_{precision}_xml"] = str(folder / "model.xml")
+    lines = _precision_lines(SimpleNamespace(results={"export": {"artifacts": artifacts}}))
+    assert "- slim: fastest IR for batch-1 latency as export timed it: FP32" in lines
+    assert f"  - {note}" in lines
+    assert not any(line.startswith("- baseline") for line in lines)  # no record, no line
+    assert _precision_lines(SimpleNamespace(results={})) == []
