@@ -15,7 +15,8 @@ The table, the choice and the plot are pure functions of row dicts (`collect_row
 `sweep_table`, `choose_optimal`, `plot_sweep`, `write_sweep`), usable without Hydra.
 A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs),
 `params`, `weights_mib`, `latency_ms`, `bflops`, optionally `ov_latency_ms` (the
-measured OpenVINO batch-1 latency), for channel plans `global_percent` (requested),
+measured OpenVINO batch-1 latency) and `ov_speedup` (the unpruned model's latency over the
+pruned one's, both timed in the job's own session), for channel plans `global_percent` (requested),
 `threshold` and `achieved_percent` (the fraction of prunable channels actually cut),
 and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`.
 
@@ -65,6 +66,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights_mib", ".weights (MiB)"),
     ("latency_ms", "inference (ms)"),
     ("ov_latency_ms", "OpenVINO (ms)"),
+    ("ov_speedup", "OpenVINO speed-up"),
     ("bflops", "BFLOPS"),
     ("optimal", "optimal"),
     ("verdict", "accepted?"),
@@ -137,6 +139,10 @@ def rows_from_report(report: Mapping[str, Any], run_dir: str | os.PathLike | Non
     reference = {**rows["original"], "setting": REFERENCE_SETTING}
     setting = report.get("setting") or setting_label(report.get("plan", {}), report.get("mode"))
     row = {**rows["pruned"], "setting": setting}
+    if reference.get("ov_latency_ms") and row.get("ov_latency_ms"):
+        # unpruned over pruned, timed round-robin in the job's own session: free of the drift between jobs
+        row["ov_speedup"] = float(reference["ov_latency_ms"]) / float(row["ov_latency_ms"])
+        reference["ov_speedup"] = 1.0
     row.update({k: report["plan"][k] for k in PLAN_KEYS if report.get("plan", {}).get(k) is not None})
     if report.get("search"):
         row["search_evaluations"] = report["search"]["evaluations"]
@@ -282,7 +288,7 @@ CELL_FORMATS: dict[str, tuple[str, Any]] = {
     **{k: (".3f", float) for k in ("global_percent", "achieved_percent", "bflops")},
     "threshold": (".3g", float),
     "delta_mAP50": ("+.4f", float),
-    **{k: (".2f", float) for k in ("weights_mib", "latency_ms", "ov_latency_ms")},
+    **{k: (".2f", float) for k in ("weights_mib", "latency_ms", "ov_latency_ms", "ov_speedup")},
 }
 """(format spec, cast) of the numeric columns of the markdown table; other columns print as text."""
 

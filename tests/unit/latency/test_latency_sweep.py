@@ -10,7 +10,7 @@ import pytest
 
 from yolo_slim.errors import PruneError
 
-from yolo_slim.prune.sweep import choose_optimal, format_csv, format_markdown, plot_sweep, setting_label, sweep_table
+from yolo_slim.prune.sweep import choose_optimal, format_csv, format_markdown, plot_sweep, rows_from_report, setting_label, sweep_table
 
 
 def _row(setting: str, bflops: float, map50: float, ov_ms: float | None) -> dict:
@@ -29,7 +29,7 @@ def test_the_table_and_the_plot_show_the_measured_latency(tmp_path):
     rows = [_row("latency latency_budget=0.5", 4.0, 0.79, 2.1), _row("latency latency_budget=0.7", 6.0, 0.80, 2.9)]
     choice = choose_optimal(rows, reference)
     table = sweep_table(rows, reference, choice)
-    assert "| unpruned | 0.8000 | 0.8000 | 0.8000 | +0.0000 | - | - | - | 1,000 | 0.10 | 1.00 | 4.00 | 10.000 |" in format_markdown(table)
+    assert "| unpruned | 0.8000 | 0.8000 | 0.8000 | +0.0000 | - | - | - | 1,000 | 0.10 | 1.00 | 4.00 | - | 10.000 |" in format_markdown(table)
     parsed = list(csv.reader(io.StringIO(format_csv(table))))
     assert float(parsed[1][parsed[0].index("OpenVINO (ms)")]) == 4.0
     with_latency = plot_sweep(rows, tmp_path / "a.png", reference, choice)
@@ -55,3 +55,19 @@ def test_setting_labels_name_the_budget():
     assert setting_label({"latency_budget": 0.5, "latency_budget_ms": 2.0}, "latency") == "latency latency_budget=0.5"
     assert setting_label({"latency_budget": None, "latency_budget_ms": 2.5}, "latency") == "latency latency_budget_ms=2.5"
     assert setting_label({"global_percent": 0.8}, "channel") == "channel global_percent=0.8"
+
+
+def test_each_job_row_carries_its_speed_up_measured_in_its_own_session():
+    """Two jobs whose sessions ran at different speeds: their speed-ups still compare."""
+    jobs = [({"original": _row("o", 10.0, 0.8, 4.0), "pruned": _row("p", 5.0, 0.8, 2.0)}, 0.5),
+            ({"original": _row("o", 10.0, 0.8, 5.0), "pruned": _row("p", 4.0, 0.8, 2.0)}, 0.6)]
+    rows = []
+    for job_rows, percent in jobs:
+        reference, row = rows_from_report({"rows": job_rows, "plan": {"global_percent": percent}, "mode": "channel"})
+        rows.append(row)
+    assert [r["ov_speedup"] for r in rows] == [2.0, 2.5] and reference["ov_speedup"] == 1.0
+    table = sweep_table(rows, reference, choose_optimal(rows, reference))
+    md = format_markdown(table)
+    assert "| 2.00 | 2.50 | 4.000 |" in md and "| 2.00 | 2.00 | 5.000 |" in md  # OpenVINO (ms), speed-up, BFLOPS
+    unmeasured = {"original": _row("o", 10.0, 0.8, None), "pruned": _row("p", 5.0, 0.8, None)}
+    assert "ov_speedup" not in rows_from_report({"rows": unmeasured, "plan": {}})[1]
