@@ -81,8 +81,8 @@ OUTPUT_NAMES = ("pruned.cfg", "pruned.weights", "pruned.ckpt", "plan.json", "rep
 def channel_multiple(p: DictConfig) -> int:
     """`prune.channel_multiple`: the integer given, or for `auto` the channel quantum that the
     latency table measures on `prune.latency.device` in `prune.latency.precision` (a
-    conv's time steps up after multiples of it: 32 for bf16 on an AMX CPU, 16 in f32
-    there; probed once and cached with the table)."""
+    conv's time steps up after multiples of it; on the AMX Xeon 16 or 32 in bf16, 16 in
+    f32; probed once and cached with the table)."""
     value = p.channel_multiple
     if str(value) == "auto":
         quantum = int(table_from_config(p.latency).quantum())
@@ -99,6 +99,15 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     if mode not in MODES:
         raise ConfigError(f"prune.mode={mode!r}; expected one of {', '.join(MODES)}")
     graph = graph if graph is not None else build_graph(model.cfg)
+    if mode == "layer":
+        return plan_layer_pruning(model, int(p.shortcuts), graph)
+    if mode == "latency":
+        ms = p.latency_budget_ms
+        return plan_latency_pruning(
+            model, graph, table=table_from_config(p.latency), budget=None if ms is not None else float(p.latency_budget),
+            budget_ms=None if ms is None else float(ms), layer_keep=float(p.layer_keep), importance=str(p.importance),
+            aggregate=str(p.aggregate), units=bool(p.latency_units), rounds=int(p.latency_rounds),
+        )
     kw = dict(
         global_percent=float(p.global_percent),
         layer_keep=float(p.layer_keep),
@@ -109,15 +118,6 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     )
     if mode == "channel":
         return plan_channel_pruning(model, graph, **kw)
-    if mode == "layer":
-        return plan_layer_pruning(model, int(p.shortcuts), graph)
-    if mode == "latency":
-        ms = p.latency_budget_ms
-        return plan_latency_pruning(
-            model, graph, table=table_from_config(p.latency), budget=None if ms is not None else float(p.latency_budget),
-            budget_ms=None if ms is None else float(ms), layer_keep=kw["layer_keep"], importance=kw["importance"],
-            aggregate=kw["aggregate"], units=bool(p.latency_units), rounds=int(p.latency_rounds),
-        )
     return plan_layer_channel_pruning(model, int(p.shortcuts), graph, **kw)
 
 
