@@ -70,7 +70,10 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
         gammas[name] = gamma_vector(model, select_bn_layers(model, "prunable"))
         engines[f"{name}/pytorch"] = torch_engine(model, hw)
     exported = ctx.results.get("export", {}).get("artifacts", {})
-    deployed = _openvino_engines(ctx, exported, engines, hw, device)
+    from yolo_slim.latency.measure import deployed_precision
+
+    default = deployed_precision(device)
+    deployed = _openvino_engines(ctx, exported, engines, hw, device, default)
     latency = interleaved_latency(engines, runs=int(b.runs), warmup=int(b.warmup))
     for key, ms in latency.items():
         name, engine = key.split("/")
@@ -87,21 +90,20 @@ def benchmark(ctx: StageContext) -> dict[str, Any]:
     slim_xml = exported.get("slim_fp32_xml")
     if slim_xml:
         plots["sample"] = str(_sample(slim_xml, datamodule, out / "sample_detections.jpg", device))
-    return {"rows": rows, "deployed": deployed, "artifacts": plots}
+    return {"rows": rows, "deployed": deployed, "default_compute": default, "artifacts": plots}
 
 
-def _openvino_engines(ctx: StageContext, exported: dict[str, str], engines: dict[str, Any], hw: tuple[int, int], device: str) -> dict[str, dict[str, Any]]:
+def _openvino_engines(ctx: StageContext, exported: dict[str, str], engines: dict[str, Any], hw: tuple[int, int], device: str,
+                      default: str) -> dict[str, dict[str, Any]]:
     """Add the ONNX Runtime and OpenVINO engines of the exported IRs to `engines`; returns
     `model/engine` -> what is known before timing: the IR's P, R and mAP@0.5 as export
     measured them and `compute`, the element type the plugin computes in.
 
     `openvino_fp32` computes in f32 whatever the device's default. Where the device computes
     an FP32 IR in a lower precision by default (bf16 on a CPU with AMX, f16 on a GPU), that
-    default is timed too, as `openvino_fp32_<default>`: what `detect.py` runs there.
+    default (`deployed_precision(device)`) is timed too, as `openvino_fp32_<default>`: what
+    `detect.py` runs there.
     """
-    from yolo_slim.latency.measure import deployed_precision
-
-    default = deployed_precision(device)
     metrics = ctx.results.get("export", {}).get("metrics", {})
     deployed: dict[str, dict[str, Any]] = {}
     for name in ("baseline", "slim"):

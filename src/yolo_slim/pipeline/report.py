@@ -90,7 +90,8 @@ def _final_section(ctx) -> list[str]:
     if base is None or slim is None:
         return lines + ["(needs the `baseline` and `finetune` stages)", ""]
     lines += [*_model_table({"baseline": base, "slim (fine-tuned)": slim}), ""]
-    deployed = ctx.results.get("benchmark", {}).get("deployed", {})
+    bench = ctx.results.get("benchmark", {})
+    deployed = bench.get("deployed", {})
 
     def ov_speedup(engine: str) -> str:
         return _speedup(deployed.get(f"baseline/{engine}", {}).get("latency_ms"), deployed.get(f"slim/{engine}", {}).get("latency_ms"))
@@ -99,7 +100,7 @@ def _final_section(ctx) -> list[str]:
     change = ["slim vs baseline", *(_reduction(base.get(k), slim.get(k)) for k in ("params", "weights_mib", "bflops")),
               _speedup(base.get("latency_ms"), slim.get("latency_ms")), ov_speedup("openvino_fp32")]
     header = ["change", "params", ".weights size", "BFLOPS", "PyTorch speed-up", "OpenVINO FP32 speed-up (f32 compute)"]
-    for lower in _default_lowered(deployed):
+    for lower in _default_lowered(bench):
         header.append(f"OpenVINO FP32 IR speed-up ({lower}, this device's default)")
         change.append(ov_speedup(f"openvino_fp32_{lower}"))
     header.append("mAP@0.5 kept")
@@ -107,9 +108,11 @@ def _final_section(ctx) -> list[str]:
     return lines + [*markdown_table(header, [change]), ""]
 
 
-def _default_lowered(deployed: dict[str, Any]) -> list[str]:
-    """The lower precision the device computes an FP32 IR in by default, if the benchmark timed one."""
-    return sorted({key.rsplit("_", 1)[1] for key in deployed if key.startswith("baseline/openvino_fp32_")})
+def _default_lowered(bench: dict[str, Any]) -> list[str]:
+    """The lower precision the device computes an FP32 IR in by default (`[]` when it is f32):
+    the benchmark then timed that default as `openvino_fp32_<it>` too."""
+    default = bench.get("default_compute")
+    return [default] if default and default != "f32" else []
 
 
 def _deploy_section(ctx) -> list[str]:
@@ -120,7 +123,7 @@ def _deploy_section(ctx) -> list[str]:
     deployed = bench["deployed"]
     reference = deployed.get("baseline/openvino_fp32", {}).get("latency_ms")
     header = ("model", "engine", "computes in", "P", "R", "mAP@0.5", "inference time (ms)", "FPS", "speed-up vs baseline OpenVINO FP32")
-    lowered = _default_lowered(deployed)
+    lowered = _default_lowered(bench)
     order = ("pytorch", "onnxruntime", "openvino_fp32", *(f"openvino_fp32_{p}" for p in lowered), "openvino_fp16", "openvino_int8")
     rows = []
     for model in ("baseline", "slim"):

@@ -9,9 +9,10 @@ from yolo_slim.pipeline.report import _deploy_section, _final_section
 ROW = {"precision": 0.3, "recall": 0.6, "mAP50": 0.5, "params": 7e5, "weights_mib": 2.7, "latency_ms": 5.0, "bflops": 0.116}
 
 
-def _ctx(deployed: dict) -> SimpleNamespace:
+def _ctx(deployed: dict, default_compute: str = "f32") -> SimpleNamespace:
     slim = {**ROW, "mAP50": 0.45, "params": 1.5e5, "latency_ms": 4.0, "bflops": 0.058}
-    return SimpleNamespace(results={"benchmark": {"rows": {"baseline": ROW, "slim": slim}, "deployed": deployed}}, run_dir=".")
+    bench = {"rows": {"baseline": ROW, "slim": slim}, "deployed": deployed, "default_compute": default_compute}
+    return SimpleNamespace(results={"benchmark": bench}, run_dir=".")
 
 
 def _entry(ms: float, compute: str) -> dict:
@@ -34,10 +35,10 @@ def test_a_lower_default_precision_gets_its_own_rows_and_speed_up():
         "baseline/openvino_fp32_bf16": _entry(0.9, "bf16"), "slim/openvino_fp32_bf16": _entry(0.75, "bf16"),
         "slim/openvino_int8": _entry(1.5, "int8, else bf16"),
     }
-    final = "\n".join(_final_section(_ctx(deployed)))
+    final = "\n".join(_final_section(_ctx(deployed, "bf16")))
     assert "| OpenVINO FP32 speed-up (f32 compute) | OpenVINO FP32 IR speed-up (bf16, this device's default) | mAP@0.5 kept |" in final
     assert "| 1.50x | 1.20x | 90.0% |" in final
-    deploy = _deploy_section(_ctx(deployed))
+    deploy = _deploy_section(_ctx(deployed, "bf16"))
     engines = [line.split(" | ")[1] for line in deploy if line.startswith("| slim |")]
     assert engines == ["openvino_fp32", "openvino_fp32_bf16", "openvino_int8"]  # f32, the default, then the other IRs
     text = "\n".join(deploy)
