@@ -8,7 +8,7 @@ Rounds alternate between the two so machine noise hits both alike; the median is
 reported, and the overhead is ``plain_images_per_s / lightning_images_per_s - 1``.
 
 With ``--bf16`` each round also times Lightning with ``precision="bf16-mixed"`` (what
-``trainer.precision=auto`` picks on a CPU with AMX) and reports its speed-up over the
+``trainer.precision=auto`` picks on a CPU with native bf16: AMX or AVX-512 BF16) and reports its speed-up over the
 float32 Lightning step.
 
     python benchmarks/train_step.py [--cfg yolov4-tiny] [--img-size 256] [--batch 8] [--bf16]

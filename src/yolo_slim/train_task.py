@@ -12,8 +12,9 @@ model, the dataset (`data` with the `loader` and `builtin` blocks), the evaluati
 thresholds (`eval`) and the accelerator (`device`). Two trainer values are computed
 from the rest: ``accumulate_grad_batches: null`` becomes ``max(round(nominal_batch /
 (batch * world)), 1)`` (darknet's nominal batch of 64), and ``precision: auto`` becomes
-AMP (``16-mixed``) on a GPU, ``bf16-mixed`` on a CPU with AMX matrix units (measured: the
-same demo mAP@0.5 in 0.79x the time) and ``32-true`` on other CPUs. ``resume: auto`` finds the
+AMP (``16-mixed``) on a GPU, ``bf16-mixed`` on a CPU that computes bf16 natively (AMX or
+AVX-512 BF16, `yolo_slim.config.devices.cpu_has_native_bf16`; measured on AMX: the same
+demo mAP@0.5 in 0.79x the time) and ``32-true`` on other CPUs. ``resume: auto`` finds the
 newest ``last.ckpt`` of the same ``run_name`` under the outputs root.
 
 Then what follows the data set: the budget (`yolo_slim.lit.budget`: ``budget.*`` in
@@ -97,11 +98,11 @@ def _world_size(trainer_cfg: DictConfig) -> int:
 
 
 def auto_precision(device: str) -> str:
-    """``precision: auto``: AMP (``16-mixed``) on a GPU, ``bf16-mixed`` on a CPU with AMX,
-    ``32-true`` on any other CPU."""
+    """``precision: auto``: AMP (``16-mixed``) on a GPU, ``bf16-mixed`` on a CPU with native
+    bf16 (AMX or AVX-512 BF16), ``32-true`` on any other CPU."""
     if devices.torch_device(device) == "cuda":
         return "16-mixed"
-    return "bf16-mixed" if devices.cpu_has_bf16_matrix_units() else "32-true"
+    return "bf16-mixed" if devices.cpu_has_native_bf16() else "32-true"
 
 
 def trainer_overrides(cfg: DictConfig) -> dict[str, Any]:

@@ -33,7 +33,7 @@ def test_defaults_train_the_demo_model_on_builtin_data() -> None:
 
 
 def test_trainer_values_resolved_from_the_rest(monkeypatch) -> None:
-    monkeypatch.setattr("yolo_slim.config.devices.cpu_has_bf16_matrix_units", lambda: False)
+    monkeypatch.setattr("yolo_slim.config.devices.cpu_has_native_bf16", lambda: False)
     cfg = composed("loader.batch_size=8", "device=cpu")
     assert trainer_overrides(cfg) == {"accelerator": "cpu", "accumulate_grad_batches": 2, "precision": "32-true"}  # demo nominal 16
     cfg = composed("experiment=yolov4_baseline", "data=x", "loader.batch_size=16", "trainer=ddp", "trainer.devices=2", "device=cpu")
@@ -49,10 +49,10 @@ def test_device_gpu_means_amp(monkeypatch) -> None:
     assert trainer_overrides(composed("device=gpu"))["accelerator"] == "gpu"
 
 
-def test_auto_precision_is_bf16_only_on_a_cpu_with_amx(monkeypatch) -> None:
+def test_auto_precision_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch) -> None:
     monkeypatch.setattr("yolo_slim.config.devices._cuda_available", lambda: False)
-    for amx, expected in ((True, "bf16-mixed"), (False, "32-true")):
-        monkeypatch.setattr("yolo_slim.config.devices.cpu_has_bf16_matrix_units", lambda amx=amx: amx)
+    for native, expected in ((True, "bf16-mixed"), (False, "32-true")):
+        monkeypatch.setattr("yolo_slim.config.devices.cpu_has_native_bf16", lambda native=native: native)
         assert trainer_overrides(composed("device=cpu"))["precision"] == expected
         assert trainer_overrides(composed("device=auto"))["precision"] == expected
     assert "precision" not in trainer_overrides(composed("device=cpu", "trainer.precision=32-true"))  # a stated value is kept
