@@ -49,7 +49,17 @@ def test_a_new_best_on_a_flat_window_is_the_noise_of_a_plateau() -> None:
     window = [0.745, 0.755] * 10 + [0.762] + [0.755, 0.745] * 10  # the same plateau with one high value in its middle
     result = assess_convergence(_points(earlier + window), window_steps=7 * len(window), min_delta=0.005)
     assert result.recent_gain == pytest.approx(0.012) and abs(result.trend_rise) < 1e-3
-    assert result.converged and "does not rise" in result.verdict
+    assert result.converged and "rises by no more than its standard error" in result.verdict
+    # the high value late in the window tilts the line up, by less than its standard error: still a plateau
+    # (a rule of "any rise" would flip this verdict on a coin toss of the noise)
+    tilted = [0.745, 0.755] * 15 + [0.762] + [0.755, 0.745] * 5
+    late = assess_convergence(_points(earlier + tilted), window_steps=7 * len(tilted), min_delta=0.005)
+    assert late.recent_gain == pytest.approx(0.012) and 0 < late.trend_rise < late.trend_se
+    assert late.converged
+    # a window that climbed half a step of the plateau's scatter before its best: rising by more than 3 standard errors
+    climbed = [0.740, 0.750] * 10 + [0.745, 0.755] * 10 + [0.762]
+    up = assess_convergence(_points(earlier + climbed), window_steps=7 * len(climbed), min_delta=0.005)
+    assert up.trend_rise > 3 * up.trend_se and up.still_improving
     rising = earlier + list(np.linspace(0.745, 0.762, len(window)))  # the same new best, reached by a steady climb
     assert assess_convergence(_points(rising), window_steps=7 * len(window), min_delta=0.005).still_improving
 
