@@ -362,6 +362,8 @@ class PruneOptions:
     latency_budget_ms: Optional[float] = MISSING
     latency_units: bool = MISSING
     latency_rounds: int = MISSING
+    latency_measured_rounds: int = MISSING
+    latency_tolerance: float = MISSING
     latency: PruneLatency = field(default_factory=PruneLatency)
 
 

@@ -177,6 +177,12 @@ def _check_prune(cfg: DictConfig, required: bool) -> None:
     multiple = cfg.prune.channel_multiple
     if str(multiple) != "auto" and (isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1):
         raise ConfigError(f"prune.channel_multiple={multiple!r}: expected an integer >= 1 or auto (the channel quantum measured on prune.latency.device)")
+    if cfg.prune.latency_measured_rounds < 0:
+        raise ConfigError(f"prune.latency_measured_rounds={cfg.prune.latency_measured_rounds}: expected an integer >= 0 "
+                          "(whole-network measurements that correct the latency plan; 0: the table's prediction alone)")
+    if not 0 < cfg.prune.latency_tolerance < 1:
+        raise ConfigError(f"prune.latency_tolerance={cfg.prune.latency_tolerance}: expected a number between 0 and 1 "
+                          "(the relative error of the measured latency a plan may keep, 0.1: 10 %)")
 
 
 def _check_recalibrate(value: int, prefix: str) -> None:

@@ -66,6 +66,7 @@ from yolo_slim.prune.mask import mask_model
 from yolo_slim.latency import network_latency, table_from_config
 from yolo_slim.prune.latency_plan import plan_latency_pruning
 from yolo_slim.prune.plan import PrunePlan, load_plan, plan_channel_pruning, plan_layer_channel_pruning, plan_layer_pruning, save_plan
+from yolo_slim.prune.latency_measured import plan_to_measured_budget
 from yolo_slim.prune.recalibrate import recalibrate_bn
 from yolo_slim.prune.report import Rows, prune_metrics, report_markdown, result_row
 from yolo_slim.prune.search import SearchResult, search_strongest
@@ -102,12 +103,7 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     if mode == "layer":
         return plan_layer_pruning(model, int(p.shortcuts), graph)
     if mode == "latency":
-        ms = p.latency_budget_ms
-        return plan_latency_pruning(
-            model, graph, table=table_from_config(p.latency), budget=None if ms is not None else float(p.latency_budget),
-            budget_ms=None if ms is None else float(ms), layer_keep=float(p.layer_keep), importance=str(p.importance),
-            aggregate=str(p.aggregate), units=bool(p.latency_units), rounds=int(p.latency_rounds),
-        )
+        return latency_plan(model, p, graph)
     kw = dict(
         global_percent=float(p.global_percent),
         layer_keep=float(p.layer_keep),
@@ -119,6 +115,24 @@ def make_plan(model: Darknet, p: DictConfig, graph: ChannelGraph | None = None) 
     if mode == "channel":
         return plan_channel_pruning(model, graph, **kw)
     return plan_layer_channel_pruning(model, int(p.shortcuts), graph, **kw)
+
+
+def latency_plan(model: Darknet, p: DictConfig, graph: ChannelGraph) -> PrunePlan:
+    """`prune.mode=latency`: the table's plan, held to measured latency by `prune.latency_measured_rounds`
+    plan-and-measure rounds (`yolo_slim.prune.latency_measured`; 0: the table's prediction alone)."""
+    ms = p.latency_budget_ms
+    budget = dict(budget=None if ms is not None else float(p.latency_budget), budget_ms=None if ms is None else float(ms))
+    planner = dict(layer_keep=float(p.layer_keep), importance=str(p.importance), aggregate=str(p.aggregate),
+                   units=bool(p.latency_units))
+    table = table_from_config(p.latency)
+    measured = int(p.latency_measured_rounds)
+    if measured == 0:
+        return plan_latency_pruning(model, graph, table=table, rounds=int(p.latency_rounds), **budget, **planner)
+    plan, _ = plan_to_measured_budget(
+        model, graph, table=table, rounds=measured, tolerance=float(p.latency_tolerance), runs=int(p.latency.report_runs),
+        table_rounds=int(p.latency_rounds), **budget, **planner,
+    )
+    return plan
 
 
 def add_openvino_latency(rows: dict[str, dict[str, Any]], models: dict[str, Darknet], p: DictConfig) -> dict[str, Any]:

@@ -163,6 +163,8 @@ def test_validated_config_is_typed_and_plain() -> None:
         ("pipeline", ["layer_sweep.min_map=null"], r"layer_sweep.min_map: .*"),
         ("pipeline", ["layer_sweep.recalibrate_bn=-1"], r"layer_sweep.recalibrate_bn=-1 must be an integer >= 0 \(training images to re-estimate BatchNorm statistics on after surgery; 0: off\)"),
         ("prune", ["model.cfg=x", "prune.recalibrate_bn=-8"], r"prune.recalibrate_bn=-8 must be an integer >= 0 .*"),
+        ("prune", ["model.cfg=x", "prune.latency_measured_rounds=-1"], r"prune.latency_measured_rounds=-1: expected an integer >= 0 .*"),
+        ("prune", ["model.cfg=x", "prune.latency_tolerance=1.5"], r"prune.latency_tolerance=1.5: expected a number between 0 and 1 .*"),
     ],
 )
 def test_the_pruning_rule_keys_are_checked_before_any_work(app, argv, message) -> None:

@@ -117,14 +117,29 @@ def test_latency_mode_plans_to_the_budget(tmp_path, monkeypatch):
 
     table = FormulaTable()
     monkeypatch.setattr(task, "table_from_config", lambda node: table)
-    metrics, artifacts = prune(_cfg(tmp_path, "prune=latency", "prune.latency_budget=0.6"))
+    table_only = "prune.latency_measured_rounds=0"
+    metrics, artifacts = prune(_cfg(tmp_path, "prune=latency", "prune.latency_budget=0.6", table_only))
     plan = load_plan(artifacts["plan"])
     assert plan.latency_budget == 0.6 and plan.latency_ms <= plan.latency_budget_ms
     report = json.loads(artifacts["report_json"].read_text())
     assert report["mode"] == "latency" and report["setting"] == "latency latency_budget=0.6"
     assert 0 < metrics["prune/bflops_ratio"] < 1
-    _, by_ms = prune(_cfg(tmp_path / "ms", "prune=latency", f"prune.latency_budget_ms={plan.latency_budget_ms}"))
+    _, by_ms = prune(_cfg(tmp_path / "ms", "prune=latency", f"prune.latency_budget_ms={plan.latency_budget_ms}", table_only))
     assert load_plan(by_ms["plan"]).latency_budget is None
+
+    # by default the plan is held to measured latency: a "device" 20 % slower than the table on any pruned network
+    import yolo_slim.prune.latency_measured as measured
+    from yolo_slim.latency.predict import predict_latency
+    from yolo_slim.prune.surgery import compact_cfg
+
+    def device(model, table, hw, graph=None, runs=30):
+        base = predict_latency(model.cfg, table, hw).total_ms
+        return lambda p: (min(1.2 * predict_latency(compact_cfg(graph, p), table, hw).total_ms, base), base)
+
+    monkeypatch.setattr(measured, "openvino_measure", device)
+    _, held = prune(_cfg(tmp_path / "held", "prune=latency", "prune.latency_budget=0.6", "prune.latency_measured_rounds=3"))
+    held_plan = load_plan(held["plan"])
+    assert held_plan.latency_budget == 0.6 and held_plan.latency_ms < plan.latency_ms  # planned below the table's 0.6
     with pytest.raises(PruneError, match="latency_budget=2.0 is outside"):
         prune(_cfg(tmp_path / "bad", "prune=latency", "prune.latency_budget=2.0"))
     with pytest.raises(ConfigError, match=r"^prune.search=true searches global_percent or shortcuts; prune=latency plans to prune.latency_budget"):

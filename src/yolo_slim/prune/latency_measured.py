@@ -1,0 +1,199 @@
+"""Latency plans held to what the device measures: plan with the table, measure, correct, plan again.
+
+The latency table predicts a network as the sum of its layers timed alone plus fixed
+costs. Inside one compiled network OpenVINO fuses, reorders and schedules layers
+differently, so for a thin model the prediction of a pruned network can be far off:
+on the demo model at 160 px a plan for 0.6 of the unpruned latency measured 0.86 (the
+table was 18-46 % off there), while on yolov4 at 416 px plans landed within 5 %.
+
+`plan_to_measured_budget` closes the loop. Each round plans with
+`plan_latency_pruning`, exports the pruned and the unpruned network as the deployment
+does and times them side by side (a ratio within one session, so a loaded machine
+slows both alike), and when the measured fraction misses the budget by more than
+`tolerance` it plans again against a corrected budget::
+
+    asked[k + 1] = asked[k] * target / measured[k]
+
+(the table's error is treated as a factor that changes slowly with the budget). The
+result is the plan of the round closest to the target among those within
+``target x (1 + tolerance)``; when no round is, the fastest one. The rounds are logged and
+returned, so a report can show what was asked and what was measured.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from yolo_slim.errors import PruneError
+from yolo_slim.graph import ChannelGraph, build_graph
+from yolo_slim.latency.predict import predict_latency
+from yolo_slim.latency.table import LatencyTable
+from yolo_slim.prune.latency_plan import plan_latency_pruning
+from yolo_slim.prune.plan import _check_range
+from yolo_slim.prune.plan_value import PrunePlan
+
+_log = logging.getLogger(__name__)
+
+MIN_ASKED = 0.02
+"""The lowest budget fraction a correction asks the planner for."""
+
+Measure = Callable[[PrunePlan], tuple[float, float]]
+"""plan -> (pruned ms, unpruned ms), measured side by side on the device."""
+
+
+@dataclass(frozen=True)
+class MeasuredRound:
+    """One plan-and-measure round.
+
+    Attributes:
+        asked: the budget the planner was given, a fraction of the unpruned
+            network's predicted latency.
+        predicted_ms: the table's prediction for the plan.
+        pruned_ms: the pruned network's measured batch-1 latency.
+        original_ms: the unpruned network's, measured in the same session.
+        target: the budget as a fraction of `original_ms`.
+    """
+
+    asked: float
+    predicted_ms: float
+    pruned_ms: float
+    original_ms: float
+    target: float
+
+    @property
+    def fraction(self) -> float:
+        """Measured pruned / unpruned latency."""
+        return self.pruned_ms / self.original_ms
+
+    @property
+    def error(self) -> float:
+        """Measured fraction over the target, minus 1 (+0.10: 10 % slower than asked)."""
+        return self.fraction / self.target - 1.0
+
+
+def openvino_measure(model: Any, table: LatencyTable, hw: tuple[int, int], graph: ChannelGraph | None = None,
+                     runs: int = 30) -> Measure:
+    """A `Measure` that exports the unpruned `model` and each plan's compact network to
+    OpenVINO (`yolo_slim.latency.network.network_latency`) and times them round robin
+    with the table's device settings."""
+    from yolo_slim.latency.network import network_latency
+    from yolo_slim.prune.surgery import apply_plan
+
+    original = model if next(model.parameters()).device.type == "cpu" else copy.deepcopy(model).cpu()
+
+    def measure(plan: PrunePlan) -> tuple[float, float]:
+        pruned = apply_plan(original, plan, graph=graph)
+        results = network_latency({"original": original, "pruned": pruned}, table, hw=hw, runs=runs)
+        return results["pruned"].measured_ms, results["original"].measured_ms
+
+    return measure
+
+
+def plan_to_measured_budget(
+    model: Any,
+    graph: ChannelGraph | None = None,
+    *,
+    table: LatencyTable,
+    budget: float | None = None,
+    budget_ms: float | None = None,
+    hw: tuple[int, int] | None = None,
+    rounds: int = 3,
+    tolerance: float = 0.1,
+    measure: Measure | None = None,
+    runs: int = 30,
+    **planner: Any,
+) -> tuple[PrunePlan, list[MeasuredRound]]:
+    """Plan to a latency budget that the whole pruned network meets when measured.
+
+    Args:
+        model: the unpruned `Darknet` (eval mode).
+        graph: its channel graph (built from its cfg when None).
+        table: the device's latency table.
+        budget: the target as a fraction in (0, 1] of the unpruned network's measured
+            latency; or
+        budget_ms: the target in measured milliseconds (exactly one of the two).
+        hw: input (height, width); default the cfg's `[net]` size.
+        rounds: plan-and-measure rounds (>= 1; 1 measures the table's plan once).
+        tolerance: a round whose measured fraction is within this relative error of the
+            target ends the loop (0.1: 10 %).
+        measure: plan -> (pruned ms, unpruned ms); default `openvino_measure`.
+        runs: timed inferences per network and round for the default `measure`.
+        **planner: further `plan_latency_pruning` arguments (layer_keep, importance,
+            aggregate, units, rounds of its own exact check as `table_rounds`).
+
+    Returns:
+        ``(plan, rounds)``: the chosen plan, its `latency_budget` / `latency_budget_ms`
+        the ones asked here, and every round measured.
+
+    Raises:
+        PruneError: a bad budget or round count, or a first plan that fails.
+        LatencyError: measuring failed.
+    """
+    if (budget is None) == (budget_ms is None):
+        raise PruneError("give exactly one latency budget: prune.latency_budget (a fraction of the unpruned latency) or prune.latency_budget_ms")
+    if budget is not None:
+        _check_range("latency_budget", float(budget), 0.0, 1.0, high_open=False)
+        if budget <= 0:
+            raise PruneError(f"latency_budget={budget} must be > 0 (a fraction of the unpruned network's latency)")
+    elif not (budget_ms is not None and budget_ms > 0 and math.isfinite(budget_ms)):
+        raise PruneError(f"latency_budget_ms={budget_ms} must be a positive number of milliseconds")
+    if int(rounds) != rounds or rounds < 1:
+        raise PruneError(f"latency_measured_rounds={rounds} must be an integer >= 1")
+    if not 0 < tolerance < 1:
+        raise PruneError(f"latency_tolerance={tolerance} must be between 0 and 1 (a relative error of the measured latency)")
+    graph = graph if graph is not None else build_graph(model.cfg)
+    hw = tuple(hw) if hw is not None else graph.cfg.input_hw  # type: ignore[assignment]
+    measure = measure if measure is not None else openvino_measure(model, table, hw, graph, runs)
+    table_rounds = planner.pop("table_rounds", 4)
+    if budget_ms is not None:
+        asked = float(budget_ms) * 1000.0 / predict_latency(graph.cfg, table, hw).total_us
+    else:
+        asked = float(budget)
+    history: list[MeasuredRound] = []
+    plans: list[PrunePlan] = []
+    for round_ in range(int(rounds)):
+        try:
+            plan = plan_latency_pruning(model, graph, table=table, budget=min(asked, 1.0), hw=hw, rounds=table_rounds, **planner)
+        except PruneError as err:
+            if not history:
+                raise
+            _log.info("latency plan, measured round %d: the corrected budget %.3f cannot be planned (%s); keeping the rounds so far",
+                      round_ + 1, asked, err)
+            break
+        if plans and plan.kept == plans[-1].kept and plan.removed_units == plans[-1].removed_units:
+            break  # the correction no longer changes the plan
+        pruned_ms, original_ms = measure(plan)
+        target = float(budget) if budget is not None else float(budget_ms) / original_ms
+        done = MeasuredRound(min(asked, 1.0), float(plan.latency_ms or 0.0), pruned_ms, original_ms, target)
+        history.append(done)
+        plans.append(plan)
+        _log.info("latency plan, measured round %d: asked %.3f of the predicted latency, measured %.3f of the unpruned "
+                  "(%.3f against %.3f ms) for a budget of %.3f (%+.1f%%)", round_ + 1, done.asked, done.fraction,
+                  pruned_ms, original_ms, target, 100 * done.error)
+        if abs(done.error) <= tolerance:
+            break
+        asked = max(MIN_ASKED, done.asked * target / done.fraction)
+    index = _chosen(history, tolerance)
+    chosen = dataclasses.replace(plans[index], latency_budget=None if budget is None else float(budget),
+                                 latency_budget_ms=None if budget_ms is None else float(budget_ms))
+    if abs(history[index].error) > tolerance:
+        _log.warning("latency plan: measured %.3f of the unpruned latency for a budget of %.3f after %d round(s) (%+.0f%%)",
+                     history[index].fraction, history[index].target, len(history), 100 * history[index].error)
+    return chosen, history
+
+
+def _chosen(history: list[MeasuredRound], tolerance: float) -> int:
+    """The round closest to its target among those within ``target x (1 + tolerance)``, else the fastest."""
+    within = [i for i, r in enumerate(history) if r.error <= tolerance]
+    if within:
+        return min(within, key=lambda i: abs(history[i].error))
+    return min(range(len(history)), key=lambda i: history[i].fraction)
+
+
+__all__ = ["MeasuredRound", "Measure", "openvino_measure", "plan_to_measured_budget"]
