@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,8 +33,7 @@ from yolo_slim.errors import PruneError
 from yolo_slim.graph import ChannelGraph, build_graph
 from yolo_slim.latency.predict import predict_latency
 from yolo_slim.latency.table import LatencyTable
-from yolo_slim.prune.latency_plan import plan_latency_pruning
-from yolo_slim.prune.plan import _check_range
+from yolo_slim.prune.latency_plan import check_latency_budget, plan_latency_pruning
 from yolo_slim.prune.plan_value import PrunePlan
 
 _log = logging.getLogger(__name__)
@@ -135,14 +133,7 @@ def plan_to_measured_budget(
         PruneError: a bad budget or round count, or a first plan that fails.
         LatencyError: measuring failed.
     """
-    if (budget is None) == (budget_ms is None):
-        raise PruneError("give exactly one latency budget: prune.latency_budget (a fraction of the unpruned latency) or prune.latency_budget_ms")
-    if budget is not None:
-        _check_range("latency_budget", float(budget), 0.0, 1.0, high_open=False)
-        if budget <= 0:
-            raise PruneError(f"latency_budget={budget} must be > 0 (a fraction of the unpruned network's latency)")
-    elif not (budget_ms is not None and budget_ms > 0 and math.isfinite(budget_ms)):
-        raise PruneError(f"latency_budget_ms={budget_ms} must be a positive number of milliseconds")
+    check_latency_budget(budget, budget_ms)
     if int(rounds) != rounds or rounds < 1:
         raise PruneError(f"latency_measured_rounds={rounds} must be an integer >= 1")
     if not 0 < tolerance < 1:

@@ -65,6 +65,22 @@ from yolo_slim.progress import progress_task
 
 _log = logging.getLogger(__name__)
 
+def check_latency_budget(budget: float | None, budget_ms: float | None) -> None:
+    """Exactly one budget, in range: a fraction in (0, 1] or a positive number of milliseconds.
+
+    Raises:
+        PruneError: naming the key and what it must be.
+    """
+    if (budget is None) == (budget_ms is None):
+        raise PruneError("give exactly one latency budget: prune.latency_budget (a fraction of the unpruned latency) or prune.latency_budget_ms")
+    if budget is not None:
+        _check_range("latency_budget", float(budget), 0.0, 1.0, high_open=False)
+        if budget <= 0:
+            raise PruneError(f"latency_budget={budget} must be > 0 (a fraction of the unpruned network's latency)")
+    elif not (budget_ms is not None and budget_ms > 0 and math.isfinite(budget_ms)):
+        raise PruneError(f"latency_budget_ms={budget_ms} must be a positive number of milliseconds")
+
+
 def plan_latency_pruning(
     model_or_arrays: Any,
     graph: ChannelGraph | None = None,
@@ -103,14 +119,7 @@ def plan_latency_pruning(
         PruneError: a bad budget, one below the fastest plan, or values out of range.
         LatencyError: measuring failed or passed the table's time bound.
     """
-    if (budget is None) == (budget_ms is None):
-        raise PruneError("give exactly one latency budget: prune.latency_budget (a fraction of the unpruned latency) or prune.latency_budget_ms")
-    if budget is not None:
-        _check_range("latency_budget", float(budget), 0.0, 1.0, high_open=False)
-        if budget <= 0:
-            raise PruneError(f"latency_budget={budget} must be > 0 (a fraction of the unpruned network's latency)")
-    elif not (budget_ms is not None and budget_ms > 0 and math.isfinite(budget_ms)):
-        raise PruneError(f"latency_budget_ms={budget_ms} must be a positive number of milliseconds")
+    check_latency_budget(budget, budget_ms)
     _check_range("layer_keep", float(layer_keep), 0.0, 1.0, high_open=False)
     if int(rounds) != rounds or rounds < 1:
         raise PruneError(f"rounds={rounds} must be an integer >= 1")
