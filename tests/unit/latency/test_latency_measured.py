@@ -51,6 +51,31 @@ def test_the_table_alone_misses_and_the_measured_rounds_reach_the_budget() -> No
     assert len(calls) == 1 + len(rounds)
 
 
+def test_after_two_rounds_the_secant_corrects_for_what_pruning_cannot_remove() -> None:
+    # 45 % of the latency stays: the factor rule alone would creep towards 0.6 (0.78, 0.70, 0.66, ...)
+    model = sparse_model(parse_cfg(str(DEMO)), img_size=160)
+    table, graph = FormulaTable(), build_graph(model.cfg)
+    measure, _ = _device(model, table, graph, hidden_share=0.45)
+    _, rounds = plan_to_measured_budget(model, graph, table=table, budget=0.6, rounds=6, tolerance=0.05, measure=measure)
+    assert len(rounds) <= 4 and abs(rounds[-1].error) <= 0.05
+    assert rounds[1].asked == pytest.approx(0.6 * 0.6 / rounds[0].fraction)  # the factor first
+    slope = (rounds[1].fraction - rounds[0].fraction) / (rounds[1].asked - rounds[0].asked)
+    secant = (0.6 - rounds[1].fraction) / slope
+    factor_step = rounds[1].asked * 0.6 / rounds[1].fraction - rounds[1].asked
+    # then the secant, its step at most twice the factor's
+    assert rounds[2].asked == pytest.approx(rounds[1].asked + max(secant, 2 * factor_step))
+
+
+def test_once_bracketed_the_budget_is_interpolated_between_the_two_nearest_rounds() -> None:
+    from yolo_slim.prune.latency_measured import MeasuredRound, _next_asked
+
+    over, under = MeasuredRound(0.45, 1.0, 0.73, 1.0, 0.6), MeasuredRound(0.31, 1.0, 0.44, 1.0, 0.6)
+    asked = _next_asked([MeasuredRound(0.6, 1.0, 0.8, 1.0, 0.6), over, under])
+    assert asked == pytest.approx(0.31 + (0.6 - 0.44) / (0.73 - 0.44) * (0.45 - 0.31))
+    # an interpolation at an end of the bracket is kept 10 % inside it
+    assert _next_asked([over, MeasuredRound(0.31, 1.0, 0.599, 1.0, 0.6)]) == pytest.approx(0.31 + 0.1 * 0.14)
+
+
 def test_a_budget_in_milliseconds_is_a_measured_one() -> None:
     model = sparse_model(parse_cfg(str(DEMO)), img_size=160)
     table, graph = FormulaTable(), build_graph(model.cfg)
@@ -84,3 +109,30 @@ def test_bad_arguments_are_one_line(kwargs: dict, message: str) -> None:
     model = sparse_model("yolov4-tiny", img_size=128)
     with pytest.raises(PruneError, match=message):
         plan_to_measured_budget(model, table=FormulaTable(), measure=lambda plan: (1.0, 1.0), **kwargs)
+
+
+def test_a_correction_below_the_fastest_plan_steps_back_halfway() -> None:
+    model = sparse_model(parse_cfg(str(DEMO)), img_size=160)
+    table, graph = FormulaTable(), build_graph(model.cfg)
+    base = predict_latency(model.cfg, table).total_ms
+    fastest = 0.2  # pretend the table's fastest plan is at 0.2 of the baseline: lower budgets are refused
+    import yolo_slim.prune.latency_measured as measured
+
+    real = measured.plan_latency_pruning
+    asked = []
+
+    def floor_planner(*args, budget, **kw):
+        asked.append(budget)
+        if budget < fastest:
+            raise PruneError(f"latency_budget={budget} is below the fastest plan")
+        return real(*args, budget=budget, **kw)
+
+    def device(plan):  # 85 % of the latency stays: 0.4 is far below what the first plans measure
+        return 0.85 * base + 0.15 * predict_latency(compact_cfg(graph, plan), table).total_ms, base
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(measured, "plan_latency_pruning", floor_planner)
+        _, rounds = plan_to_measured_budget(model, graph, table=table, budget=0.4, rounds=4, measure=device)
+    refused = [b for b in asked if b < fastest]
+    assert refused and len(rounds) > 2  # it went on after a refusal, with budgets halfway back
+    assert all(r.asked >= fastest for r in rounds)
