@@ -36,7 +36,6 @@ gammas: speed does not depend on them, so no mAP here.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -152,8 +151,7 @@ def run_case(name: str, size: int, budget: float, args, table: LatencyTable) -> 
     nets = {"baseline": model, **{k: apply_plan(model, p, graph=graph) for k, p in plans.items()}}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        # plain folder names: OpenVINO's convert_model reads a comma in a path as a list of files
-        exported = {k: (m.cfg, export_openvino(m, Path(tmp) / re.sub(r"\W+", "_", k), hw), hw) for k, m in nets.items()}
+        exported = {k: (m.cfg, export_openvino(m, Path(tmp) / k.replace(" ", "_"), hw), hw) for k, m in nets.items()}
         log(f"  exported {len(exported)} networks in {time.perf_counter() - t:.0f} s")
         t = time.perf_counter()
         results = measure_networks(exported, table, runs=args.runs)

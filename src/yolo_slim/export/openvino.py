@@ -24,12 +24,17 @@ OUTPUT_NAME = "detections"
 def convert_onnx(onnx_path: str | os.PathLike):
     """`openvino.convert_model` on an ONNX file.
 
+    `convert_model` reads a comma in its path as a list of files (OpenVINO 2026.4), so a
+    path with one is read through the same ONNX frontend by `Core.read_model` instead.
+
     Raises:
         ExportError: OpenVINO cannot convert it (the first line of its message).
     """
     import openvino as ov
 
     try:
+        if "," in str(onnx_path):
+            return ov.Core().read_model(str(onnx_path))
         return ov.convert_model(str(onnx_path))
     except Exception as err:  # noqa: BLE001 - OpenVINO raises many types
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
