@@ -7,17 +7,18 @@ patience, or the last quarter of a run without one):
 
 * a new best: the best val mAP@0.5 of the window is more than ``min_delta`` above the
   best before it (what Lightning's `EarlyStopping` waits for), unless the window's
-  least-squares line rises by no more than its standard error: the highest of many
-  noisy validations on a plateau creeps up by chance (a hundred aerial tiles, 86
-  validations of 12 images in the last 602 of 4004 steps: a best +0.008 above the one
-  before, trend -0.003 ± 0.003). On a true plateau the fitted line rises half the time,
-  so "any rise" would call every other plateau with a lucky best still improving (the
-  demo on an AMD Zen 4: +0.010 on a trend of +0.004 ± 0.008, after a cosine schedule
-  had run out);
+  least-squares line rises by no more than twice its standard error (about a one-sided
+  95% test): the highest of many noisy validations on a plateau creeps up by chance
+  (a hundred aerial tiles, 86 validations of 12 images in the last 602 of 4004 steps:
+  a best +0.008 above the one before, trend -0.003 ± 0.003; the demo on an AMD Zen 4,
+  eight validations after a cosine schedule had run out: a best +0.009 above the one
+  before, trend +0.015 ± 0.009, pulled up by one low value at the window's start while
+  the last six rose 0.513 -> 0.536 and the best of them only by 0.002);
 * a rising trend: a least-squares line through the window's values rises by more than
-  ``min_delta`` and by more than twice its standard error over the window (a noisy
-  plateau can set a new best by luck; a trend that is large against the scatter of
-  the values around it is not luck).
+  ``min_delta`` and by more than twice its standard error over the window.
+
+Both signs thus ask the same of the trend: large against the scatter of the values
+around it, which luck on a plateau seldom is.
 
 A run that early stopping ended has converged by definition: ``patience`` steps went by
 without a better val mAP@0.5. A run that reached its cap converged only when neither
@@ -40,6 +41,9 @@ from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from yolo_slim.io.atomic import write_json_atomic
 
 Status = Literal["converged", "improving", "unvalidated"]
+
+SIGNIFICANT_SE = 2.0
+"""A trend counts as rising when it rises by more than this many standard errors."""
 
 
 @dataclass(frozen=True)
@@ -170,16 +174,16 @@ def assess_convergence(
         since = f"the last val mAP@0.5 better by more than {min_delta:g} than the one before it was {ref.map50:.3f} at step {ref.step}"
         verdict = (f"converged: early stop at step {last.step} (epoch {last.epoch}), {last.step - ref.step} steps after {since}"
                    + ("" if ref is best else f"; best {best_at}"))
-    elif gain is not None and gain > min_delta and rise is not None and rise <= rise_se:
+    elif gain is not None and gain > min_delta and rise is not None and rise <= SIGNIFICANT_SE * rise_se:
         status = "converged"
         verdict = (f"converged: the best val mAP@0.5, {best_at}, is {gain:+.3f} above the best before the last "
-                   f"{window_steps} steps, but the trend over them rises by no more than its standard error (the "
+                   f"{window_steps} steps, but the trend over them rises by no more than twice its standard error (the "
                    f"highest of {len(recent)} noisy validations on a plateau){trend}")
     elif gain is not None and gain > min_delta:
         status = "improving"
         verdict = (f"still improving: the best val mAP@0.5, {best_at}, is {gain:+.3f} above the best before the last "
                    f"{window_steps} steps{trend}")
-    elif rise is not None and rise > min_delta and rise > 2 * rise_se:
+    elif rise is not None and rise > min_delta and rise > SIGNIFICANT_SE * rise_se:
         status = "improving"
         verdict = (f"still improving: val mAP@0.5 rose {rise:+.3f} ± {rise_se:.3f} over the last {window_steps} steps "
                    f"(a least-squares line through {len(recent)} validations); best {best_at}")

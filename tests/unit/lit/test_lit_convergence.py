@@ -49,7 +49,7 @@ def test_a_new_best_on_a_flat_window_is_the_noise_of_a_plateau() -> None:
     window = [0.745, 0.755] * 10 + [0.762] + [0.755, 0.745] * 10  # the same plateau with one high value in its middle
     result = assess_convergence(_points(earlier + window), window_steps=7 * len(window), min_delta=0.005)
     assert result.recent_gain == pytest.approx(0.012) and abs(result.trend_rise) < 1e-3
-    assert result.converged and "rises by no more than its standard error" in result.verdict
+    assert result.converged and "rises by no more than twice its standard error" in result.verdict
     # the high value late in the window tilts the line up, by less than its standard error: still a plateau
     # (a rule of "any rise" would flip this verdict on a coin toss of the noise)
     tilted = [0.745, 0.755] * 15 + [0.762] + [0.755, 0.745] * 5
@@ -62,6 +62,21 @@ def test_a_new_best_on_a_flat_window_is_the_noise_of_a_plateau() -> None:
     assert up.trend_rise > 3 * up.trend_se and up.still_improving
     rising = earlier + list(np.linspace(0.745, 0.762, len(window)))  # the same new best, reached by a steady climb
     assert assess_convergence(_points(rising), window_steps=7 * len(window), min_delta=0.005).still_improving
+
+
+def test_the_end_of_a_cosine_schedule_with_one_low_value_has_converged() -> None:
+    # the demo baseline on an AMD Zen 4 (measured, 3000 steps, validated every 50): its best of
+    # the last 400 steps is +0.009 above the one before them, and the window's first value is low
+    head = [0.4843, 0.5157, 0.4916, 0.4964, 0.5196, 0.4865, 0.5093, 0.4919, 0.5098, 0.5270, 0.5173, 0.5202, 0.5239]
+    tail = [0.5339, 0.5130, 0.5237, 0.5252, 0.5254, 0.5338, 0.5345, 0.5362]
+    pts = [EvalPoint(step=1999 + 50 * i, epoch=40 + i, map50=v) for i, v in enumerate(head + tail)]
+    result = assess_convergence(pts, window_steps=400, min_delta=0.005)
+    assert result.recent_gain == pytest.approx(0.0092) and result.trend_se < result.trend_rise < 2 * result.trend_se
+    assert result.converged and "twice its standard error" in result.verdict
+    # the same window climbing steadily to the same best is still improving
+    climbing = [EvalPoint(step=p.step, epoch=p.epoch, map50=v)
+                for p, v in zip(pts, head + list(np.linspace(0.505, 0.5362, len(tail))))]
+    assert assess_convergence(climbing, window_steps=400, min_delta=0.005).still_improving
 
 
 def test_a_rising_run_is_still_improving() -> None:
