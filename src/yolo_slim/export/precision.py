@@ -204,8 +204,16 @@ def graph_facts(model) -> GraphFacts:
 def explain_slower(precision: str, timing: PrecisionTiming, fp32: PrecisionTiming, facts: GraphFacts, overhead_ms: float) -> str:
     """One sentence: how much slower `precision` is than FP32 and the measured reasons."""
     lat, thr = timing.latency_ms / fp32.latency_ms, fp32.throughput_fps / timing.throughput_fps
-    parts = [f"{precision.upper()} is slower than FP32 on this device ({timing.latency_ms:.2f} vs {fp32.latency_ms:.2f} ms batch-1, "
-             f"{lat:.2f}x; throughput {timing.throughput_fps:.1f} vs {fp32.throughput_fps:.1f} FPS, {thr:.2f}x):"]
+    figures = (f"{timing.latency_ms:.2f} vs {fp32.latency_ms:.2f} ms batch-1, {lat:.2f}x; "
+               f"throughput {timing.throughput_fps:.1f} vs {fp32.throughput_fps:.1f} FPS, {thr:.2f}x")
+    slower_latency, slower_throughput = lat > 1 + TOLERANCE, thr > 1 + TOLERANCE
+    if slower_latency == slower_throughput:  # both (or, called directly, neither beyond the tolerance)
+        where = ""
+    elif slower_latency:
+        where = " in batch-1 latency, not in throughput"
+    else:
+        where = " in throughput, not in batch-1 latency"
+    parts = [f"{precision.upper()} is slower than FP32 on this device{where} ({figures}):"]
     reasons = []
     if overhead_ms >= OVERHEAD_SHARE * fp32.latency_ms:
         reasons.append(f"a fixed cost of {overhead_ms:.2f} ms per inference (a trivial network's latency here) is "
