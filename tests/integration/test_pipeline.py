@@ -260,3 +260,49 @@ def test_stage_overrides_may_not_set_what_the_pipeline_sets(tmp_path: Path) -> N
     with pytest.raises(PipelineError, match=r"^stage 'baseline': trainer.max_epochs: expected an integer, got 'abc'"):
         run_pipeline(_cfg(tmp_path, 'train_overrides=["trainer.max_epochs=abc"]'))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_sweep_points_recovery_is_a_short_fine_tune_read_back_on_rerun(tmp_path: Path, monkeypatch) -> None:
+    """`<sweep>.recover_steps`: the finetune stage's experiment and overrides for that many steps,
+    without early stopping, from the row's pruned model (the sweep's own model for the
+    reference); a finished recovery is read back, not trained again."""
+    from hydra import initialize_config_dir
+
+    import yolo_slim.train_task as train_task
+    from yolo_slim.config import validate_config
+    from yolo_slim.config.command import check_command
+    from yolo_slim.pipeline.jobs import compose_job, recovery_job, sweep_source
+    from yolo_slim.pipeline.recover import UNPRUNED_DIR, recover_point
+    from yolo_slim.pipeline.stages import StageContext
+
+    argv = ['finetune.overrides=["optim=sgd"]', "layer_sweep.recover_steps=150", "device=cpu"]
+    cfg = check_command("pipeline", argv, ROOT / "conf").cfg
+    ctx = StageContext(validate_config(cfg, "pipeline"), tmp_path, data="my.data", img_size=96, planned=frozenset(STAGES), preflight=True)
+    row = {"setting": "layer shortcuts=8", "run_dir": str(tmp_path / "shortcuts_8"), "cfg": "a/pruned.cfg", "weights": "a/pruned.weights"}
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        job = recovery_job(ctx, "layer_sweep", tmp_path / "shortcuts_8" / "recover", {"model": {"cfg": row["cfg"]}, "weights": row["weights"]})
+        point = compose_job("layer_sweep", job, ctx.composed)
+        unpruned = compose_job("layer_sweep", recovery_job(ctx, "layer_sweep", tmp_path / "u", sweep_source(ctx, "layer_sweep")), ctx.composed)
+    assert point.experiment.name == "demo_finetune" and point.optim.optimizer._target_ == "torch.optim.SGD"
+    assert point.budget.steps == 150 and point.budget.patience_steps is None
+    assert point.model.cfg == "a/pruned.cfg" and point.weights == "a/pruned.weights" and point.data == "my.data" and point.img_size == 96
+    assert unpruned.model.cfg == "<channel_sweep.cfg>" and unpruned.weights == "<channel_sweep.weights>"
+
+    trained: list[str] = []
+
+    def fake_train(c):  # what a finished training run leaves: convergence.json with its history
+        out = Path(str(c.paths.output_dir))
+        trained.append(out.name)
+        out.mkdir(parents=True, exist_ok=True)
+        history = [{"step": 75, "epoch": 1, "map50": 0.40, "recall": 0.5, "precision": 0.2},
+                   {"step": 150, "epoch": 2, "map50": 0.38, "recall": 0.6, "precision": 0.2}]
+        (out / "convergence.json").write_text(json.dumps({"last_step": 150, "history": history}))
+        return {}, {}
+
+    monkeypatch.setattr(train_task, "train", fake_train)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        first = recover_point(ctx, "layer_sweep", row)
+        again = recover_point(ctx, "layer_sweep", row)
+        recover_point(ctx, "layer_sweep", None)
+    assert first == again == {"mAP50": 0.40, "recall": 0.5, "precision": 0.2, "steps": 150, "best_step": 75}
+    assert trained == ["recover", UNPRUNED_DIR]  # the rerun read the first one back

@@ -493,6 +493,7 @@ class SweepStage:
     keep_recall: float = MISSING
     min_map: float = MISSING
     recalibrate_bn: int = MISSING
+    recover_steps: int = MISSING
     overrides: List[str] = MISSING
 
 

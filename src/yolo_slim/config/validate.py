@@ -200,6 +200,9 @@ def _check_pipeline(cfg: DictConfig, required: bool) -> None:
     for sweep in ("channel_sweep", "layer_sweep", "latency_sweep"):
         Acceptance.from_config(cfg[sweep], sweep)
         _check_recalibrate(cfg[sweep].recalibrate_bn, sweep)
+        if cfg[sweep].recover_steps < 0:
+            raise ConfigError(f"{sweep}.recover_steps={cfg[sweep].recover_steps} must be an integer >= 0 (optimizer steps of "
+                              "fine-tuning a point the sweep rejects as cut gets before it is judged again; 0: off)")
 
 
 _APP_CHECKS: dict[str, Callable[[DictConfig, bool], None]] = {

@@ -85,18 +85,35 @@ def train_jobs(ctx: StageContext, name: str) -> list[Job]:
     return [Job("train", "train", out, overrides, settings)]
 
 
+def sweep_source(ctx: StageContext, name: str) -> dict[str, Any]:
+    """The model a sweep stage prunes, as job settings: the sparse model for channel_sweep and
+    latency_sweep, channel_sweep's optimal point for layer_sweep."""
+    stage, key = ("channel_sweep", "weights") if name == "layer_sweep" else ("sparsity", "last_weights")
+    return {"model": {"cfg": ctx.need(stage, "cfg")}, "weights": ctx.need(stage, key)}
+
+
+def recovery_job(ctx: StageContext, name: str, out: Path, model: Mapping[str, Any]) -> Job:
+    """A short fine-tune of one sweep point (or of the unpruned model) before it is judged
+    (`yolo_slim.prune.recovery`): the finetune stage's experiment and overrides for
+    `<name>.recover_steps` optimizer steps, without early stopping."""
+    f = ctx.cfg.finetune
+    overrides = (f"experiment={f.experiment}", *ctx.cfg.train_overrides, *f.overrides,
+                 f"budget.steps={int(ctx.cfg[name].recover_steps)}", "budget.patience_steps=null")
+    return Job("recover", "train", out, overrides, _merge(_common(ctx, out, "device"), model))
+
+
 def sweep_jobs(ctx: StageContext, name: str) -> list[Job]:
     """A prune sweep stage, one job per value: channel_sweep over global_percent and
     latency_sweep over latency_budget (both from the sparse model), layer_sweep over
     shortcuts (from channel_sweep's optimal point)."""
     s = ctx.cfg[name]
     if name == "channel_sweep":
-        axis, values, mode, source = "global_percent", list(s.percents), "channel", ("sparsity", "last_weights")
+        axis, values, mode = "global_percent", list(s.percents), "channel"
     elif name == "latency_sweep":
-        axis, values, mode, source = "latency_budget", list(s.budgets), "latency", ("sparsity", "last_weights")
+        axis, values, mode = "latency_budget", list(s.budgets), "latency"
     else:
-        axis, values, mode, source = "shortcuts", list(s.shortcuts), "layer", ("channel_sweep", "weights")
-    model = {"model": {"cfg": ctx.need(source[0], "cfg")}, "weights": ctx.need(*source)}
+        axis, values, mode = "shortcuts", list(s.shortcuts), "layer"
+    model = sweep_source(ctx, name)
     jobs = []
     for value in values:
         out = ctx.stage_dir(name) / f"{axis}_{value}"

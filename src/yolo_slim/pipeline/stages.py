@@ -52,6 +52,10 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
     """A sweep stage: a prune job per value; the optimal point chosen from the sweep table
     (the lowest measured OpenVINO latency for latency_sweep, the lowest BFLOPs otherwise).
 
+    With `<name>.recover_steps` > 0, the points the acceptance rule rejects as cut are
+    judged again after that many steps of fine-tuning, against the unpruned model
+    fine-tuned the same way (`yolo_slim.prune.recovery`, `yolo_slim.pipeline.recover`).
+
     A job the planner refuses (e.g. a latency budget below the fastest plan it can make)
     is listed in the sweep table as failed, as in a `prune.py -m` multirun, and the
     optimal point is chosen from the others; the stage fails only when every job did.
@@ -59,7 +63,9 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
     from yolo_slim.errors import PruneError
     from yolo_slim.progress import track
     from yolo_slim.prune.accept import Acceptance
-    from yolo_slim.prune.sweep import record_failure, write_sweep
+    from yolo_slim.pipeline.recover import recover_point
+    from yolo_slim.prune.recovery import recover_rejected
+    from yolo_slim.prune.sweep import collect_rows, record_failure, write_sweep
     from yolo_slim.prune.task import prune
 
     for cfg in track(list(configs.values()), f"{name}: jobs"):
@@ -74,7 +80,11 @@ def run_sweep(ctx: StageContext, name: str, configs: Mapping[str, DictConfig]) -
             log.warning("%s: job %s refused: %s", name, job.name, exc)
             record_failure(job, exc, [job.name])
     axis = "latency" if name == "latency_sweep" else "bflops"
-    written = write_sweep(ctx.stage_dir(name), Acceptance.from_config(ctx.cfg[name], name), axis=axis)
+    acceptance = Acceptance.from_config(ctx.cfg[name], name)
+    collected = collect_rows(ctx.stage_dir(name))
+    if int(ctx.cfg[name].recover_steps) > 0 and collected.reference is not None:
+        recover_rejected(collected.rows, collected.reference, acceptance, lambda row: recover_point(ctx, name, row))
+    written = write_sweep(ctx.stage_dir(name), acceptance, collected=collected, axis=axis)
     choice = written["choice"]
     if choice.row is None:
         raise PipelineError(f"{name}: {choice.reason}")

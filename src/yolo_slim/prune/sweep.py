@@ -44,6 +44,7 @@ from omegaconf import DictConfig
 
 from yolo_slim.errors import ConfigError, PruneError
 from yolo_slim.io.atomic import write_atomic
+from yolo_slim.prune import recovery
 from yolo_slim.prune.accept import Acceptance
 from yolo_slim.tables import cell, markdown_table
 
@@ -73,6 +74,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 """(row key, column title) of the sweep table: the original tutorial's columns, the
 threshold with the requested and achieved percent, the optimal mark and the verdict."""
+RECOVERED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("recovered_recall", "R (fine-tuned)"),
+    ("recovered_mAP50", "mAP@0.5 (fine-tuned)"),
+)
+"""Inserted before the verdict when some row was judged after a short fine-tune
+(`yolo_slim.prune.recovery`)."""
 PLAN_KEYS = ("global_percent", "threshold", "achieved_percent")
 """Plan fields a job's row carries into the table."""
 
@@ -235,13 +242,13 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
             f"no optimal point: {problem}, so the unpruned model learned (almost) nothing and no setting can be said to "
             f"lose little; train longer or check the labels, or set {acceptance.prefix}.min_map lower to prune it anyway",
         )
-    accepted = [r for r in scored if acceptance.accepts(r, reference)]
+    accepted = [r for r in scored if recovery.accepts(acceptance, r, reference)]
     if not accepted:
         best = max(scored, key=lambda r: float(r["mAP50"]))
         return OptimalChoice(
             None, reference_map, acceptance,
             f"no setting is accepted ({acceptance.describe()}): the best, {best['setting']}, has "
-            f"{acceptance.verdict(best, reference)}; sweep weaker settings or relax {acceptance.prefix}.tolerance / keep_map / keep_recall",
+            f"{recovery.verdict(acceptance, best, reference)}; sweep weaker settings or relax {acceptance.prefix}.tolerance / keep_map / keep_recall",
         )
     unmeasured = [str(r["setting"]) for r in accepted if r.get(key) is None]
     if unmeasured:
@@ -249,9 +256,14 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
                          "(prune.latency.report=false?)")
     row = min(accepted, key=lambda r: (float(r[key]), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
     at = f"{float(row['bflops']):.3f} BFLOPs" + (f", {float(row[key]):.2f} ms" if axis == "latency" else "")
+    quality = f"mAP@0.5 {float(row['mAP50']):.4f} vs unpruned {reference_map:.4f}"
+    if recovery.RECOVERED in row:
+        point, ref = recovery.judged(row, reference)
+        quality = (f"mAP@0.5 {float(point['mAP50']):.4f} vs unpruned {float(ref['mAP50']):.4f} after {int(point.get('steps', 0))} "
+                   f"steps of fine-tuning of both, {float(row['mAP50']):.4f} vs {reference_map:.4f} as cut")
     reason = (
-        f"optimal: {row['setting']} ({at}, mAP@0.5 {float(row['mAP50']):.4f} vs "
-        f"unpruned {reference_map:.4f}), the lowest {unit} of {len(accepted)} of {len(scored)} accepted settings; {acceptance.describe()}"
+        f"optimal: {row['setting']} ({at}, {quality}), the lowest {unit} of {len(accepted)} of {len(scored)} accepted settings; "
+        f"{acceptance.describe()}"
     )
     return OptimalChoice(dict(row), reference_map, acceptance, reason)
 
@@ -271,20 +283,22 @@ def sweep_table(rows: Sequence[Row], reference: Row | None = None, choice: Optim
     ordered = ([reference] if reference is not None else []) + sorted(rows, key=lambda r: (-float(r["bflops"]), str(r["setting"])))
     for row in ordered:
         line = {key: row.get(key) for key, _ in COLUMNS}
+        fine_tuned = row.get(recovery.RECOVERED) or {}
+        line.update(recovered_recall=fine_tuned.get("recall"), recovered_mAP50=fine_tuned.get("mAP50"))
         line["delta_mAP50"] = float(row["mAP50"]) - float(ref_map) if ref_map is not None and row.get("mAP50") is not None else None
         is_chosen = chosen is not None and row is not reference and row.get("setting") == chosen.get("setting") and row.get("run_dir") == chosen.get("run_dir")
         line["optimal"] = "yes" if is_chosen else ""
         if row is reference:
             line["verdict"] = "reference"
         elif acceptance is not None and reference is not None and ref_map is not None:
-            line["verdict"] = acceptance.verdict(row, reference)
+            line["verdict"] = recovery.verdict(acceptance, row, reference)
         lines.append(line)
     return lines
 
 
 CELL_FORMATS: dict[str, tuple[str, Any]] = {
     "params": (",", int),
-    **{k: (".4f", float) for k in ("precision", "recall", "mAP50")},
+    **{k: (".4f", float) for k in ("precision", "recall", "mAP50", "recovered_recall", "recovered_mAP50")},
     **{k: (".3f", float) for k in ("global_percent", "achieved_percent", "bflops")},
     "threshold": (".3g", float),
     "delta_mAP50": ("+.4f", float),
@@ -298,17 +312,25 @@ def _fmt(key: str, value: Any) -> str:
     return cell(value, spec, cast)
 
 
+def table_columns(table: Sequence[Row]) -> tuple[tuple[str, str], ...]:
+    """`COLUMNS`, with `RECOVERED_COLUMNS` before the verdict when some line has them."""
+    if not any(line.get(k) is not None for line in table for k, _ in RECOVERED_COLUMNS):
+        return COLUMNS
+    return (*COLUMNS[:-1], *RECOVERED_COLUMNS, COLUMNS[-1])
+
+
 def format_markdown(table: Sequence[Row], title: str = "Pruning sweep", notes: Iterable[str] = ()) -> str:
     """The table as markdown, the optimal row's setting in bold."""
+    columns = table_columns(table)
     out = [f"# {title}", ""]
     out += [*notes, ""] if notes else []
-    out += markdown_table([t for _, t in COLUMNS], (_markdown_cells(line) for line in table))
+    out += markdown_table([t for _, t in columns], (_markdown_cells(line, columns) for line in table))
     return "\n".join(out) + "\n"
 
 
-def _markdown_cells(line: Row) -> list[str]:
+def _markdown_cells(line: Row, columns: Sequence[tuple[str, str]] = COLUMNS) -> list[str]:
     """One table line's cells, the optimal row's setting in bold."""
-    cells = [_fmt(k, line.get(k)) for k, _ in COLUMNS]
+    cells = [_fmt(k, line.get(k)) for k, _ in columns]
     if line.get("optimal"):
         cells[0] = f"**{cells[0]}**"
     return cells
@@ -318,9 +340,10 @@ def format_csv(table: Sequence[Row]) -> str:
     """The table as CSV with the column titles as header and unrounded numbers."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([t for _, t in COLUMNS])
+    columns = table_columns(table)
+    writer.writerow([t for _, t in columns])
     for line in table:
-        writer.writerow(["" if line.get(k) is None else line.get(k) for k, _ in COLUMNS])
+        writer.writerow(["" if line.get(k) is None else line.get(k) for k, _ in columns])
     return buffer.getvalue()
 
 
@@ -349,6 +372,11 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
             have = sorted((r for r in points if r.get(metric) is not None), key=lambda r: float(r[key]))
             if have:
                 ax.plot([float(r[key]) * scale for r in have], [float(r[metric]) for r in have], style, label=name, markersize=4)
+        fine_tuned = sorted((r for r in points if r.get(recovery.RECOVERED)), key=lambda r: float(r[key]))
+        if fine_tuned:
+            steps = int(fine_tuned[0][recovery.RECOVERED].get("steps", 0))
+            ax.plot([float(r[key]) * scale for r in fine_tuned], [float(r[recovery.RECOVERED]["mAP50"]) for r in fine_tuned], "D:",
+                    label=f"mAP@0.5 after {steps} fine-tuning steps", markersize=5)
         if reference is not None and reference.get("mAP50") is not None:
             x = float(reference[key]) * scale
             ax.plot([x], [float(reference["mAP50"])], "o", mfc="none", mec="k", markersize=10, label="unpruned")

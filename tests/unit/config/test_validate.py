@@ -163,6 +163,7 @@ def test_validated_config_is_typed_and_plain() -> None:
         ("pipeline", ["layer_sweep.min_map=null"], r"layer_sweep.min_map: .*"),
         ("pipeline", ["layer_sweep.recalibrate_bn=-1"], r"layer_sweep.recalibrate_bn=-1 must be an integer >= 0 \(training images to re-estimate BatchNorm statistics on after surgery; 0: off\)"),
         ("prune", ["model.cfg=x", "prune.recalibrate_bn=-8"], r"prune.recalibrate_bn=-8 must be an integer >= 0 .*"),
+        ("pipeline", ["layer_sweep.recover_steps=-5"], r"layer_sweep.recover_steps=-5 must be an integer >= 0 .*"),
         ("prune", ["model.cfg=x", "prune.latency_measured_rounds=-1"], r"prune.latency_measured_rounds=-1: expected an integer >= 0 .*"),
         ("prune", ["model.cfg=x", "prune.latency_tolerance=1.5"], r"prune.latency_tolerance=1.5: expected a number between 0 and 1 .*"),
     ],
@@ -176,4 +177,4 @@ def test_the_pruning_rule_keys_reach_the_validated_config() -> None:
     p = check("prune", "model.cfg=x", "prune.cut_by=quota", "prune.keep_map=0.9").prune
     assert (p.cut_by, p.tolerance, p.keep_map, p.keep_recall, p.min_map) == ("quota", 0.01, 0.9, 0.8, 0.1)
     s = check("pipeline", "channel_sweep.keep_recall=0.5").channel_sweep
-    assert (s.tolerance, s.keep_map, s.keep_recall, s.min_map) == (0.03, 0.9, 0.5, 0.1)  # experiment=demo: 3 points and 90 %
+    assert (s.tolerance, s.keep_map, s.keep_recall, s.min_map, s.recover_steps) == (0.01, 0.95, 0.5, 0.1, 200)

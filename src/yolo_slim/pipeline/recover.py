@@ -1,0 +1,71 @@
+"""The short fine-tune of a sweep point before it is judged, run as a training job.
+
+`recover_point` fine-tunes one row's pruned model (or, for None, the model the sweep
+prunes) for ``<stage>.recover_steps`` optimizer steps with the finetune stage's
+experiment and overrides (`jobs.recovery_job`), in ``<job dir>/recover`` (the
+unpruned model's in ``<stage dir>/recover_unpruned``), and returns the best
+validation it reached. A finished run is read back instead of trained again, so a
+rerun of the pipeline does not repeat it; an interrupted one starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from yolo_slim.errors import PipelineError
+from yolo_slim.pipeline.context import StageContext
+from yolo_slim.pipeline.jobs import compose_job, recovery_job, sweep_source
+
+log = logging.getLogger(__name__)
+
+UNPRUNED_DIR = "recover_unpruned"
+
+
+def _best(run_dir: Path) -> dict[str, Any] | None:
+    """The best validation of a finished run (``mAP50``, ``recall``, ``precision``, ``steps``: the run's steps)."""
+    path = run_dir / "convergence.json"
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    history = record.get("history") or []
+    if not history:
+        return None
+    best = max(history, key=lambda p: p["map50"])  # the first of equal values
+    return {"mAP50": best["map50"], "recall": best.get("recall"), "precision": best.get("precision"),
+            "steps": int(record.get("last_step") or history[-1]["step"]), "best_step": best["step"]}
+
+
+def recover_point(ctx: StageContext, name: str, row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fine-tune `row`'s pruned model (None: the sweep's unpruned model) and return its best validation.
+
+    Raises:
+        PipelineError: the run validated nothing.
+    """
+    from yolo_slim.train_task import train
+
+    if row is None:
+        out, model, label = ctx.stage_dir(name) / UNPRUNED_DIR, sweep_source(ctx, name), "the unpruned model"
+    else:
+        out, model, label = Path(str(row["run_dir"])) / "recover", {"model": {"cfg": row["cfg"]}, "weights": row["weights"]}, str(row["setting"])
+    done = _best(out)
+    if done is None:
+        if out.exists():
+            shutil.rmtree(out)  # an interrupted recovery: a few hundred steps, started over
+        job = recovery_job(ctx, name, out, model)
+        log.info("%s: fine-tuning %s for %d steps before judging it (%s)", name, label, int(ctx.cfg[name].recover_steps), out)
+        train(compose_job(name, job, ctx.composed))
+        done = _best(out)
+        if done is None:
+            raise PipelineError(f"{name}: the recovery fine-tune of {label} in {out} validated nothing; "
+                                f"give it more steps ({name}.recover_steps) or set it to 0")
+    log.info("%s: %s after %d steps of fine-tuning: mAP@0.5 %.4f, R %.4f", name, label, done["steps"], done["mAP50"],
+             done["recall"] if done["recall"] is not None else float("nan"))
+    return done
+
+
+__all__ = ["UNPRUNED_DIR", "recover_point"]
