@@ -191,6 +191,20 @@ def test_a_rerun_with_other_inputs_stops_and_says_what_changed(tmp_path: Path, m
     run_pipeline(_cfg(tmp_path, "img_size=96", "run_name=other", f"paths.output_dir={tmp_path / 'other'}"))  # a new run_name starts over
 
 
+def test_a_sweeps_rule_and_recovery_are_inputs_of_its_stage(tmp_path: Path, monkeypatch) -> None:
+    calls: list[str] = []
+    _stand_ins(monkeypatch, calls)
+    run_pipeline(_cfg(tmp_path))
+    calls.clear()
+    with pytest.raises(PipelineError, match=r"stage 'channel_sweep' was run with other inputs: rule.tolerance: 1.0 -> 0.02\. force="):
+        run_pipeline(_cfg(tmp_path, "channel_sweep.tolerance=0.02"))
+    with pytest.raises(PipelineError, match=r"stage 'channel_sweep' was run with other inputs: recovery.overrides"):
+        run_pipeline(_cfg(tmp_path, 'finetune.overrides=["optim=sgd"]'))
+    assert calls == []
+    run_pipeline(_cfg(tmp_path, "latency_sweep.recover_steps=0", "force=[latency_sweep]"))
+    assert calls == list(STAGES[STAGES.index("latency_sweep"):])
+
+
 def test_an_interrupted_stage_resumes_only_with_its_inputs(tmp_path: Path, monkeypatch) -> None:
     calls: list[str] = []
     _stand_ins(monkeypatch, calls, fail="sparsity")

@@ -30,7 +30,7 @@ from yolo_slim.pipeline.gate import GateCheck, check_baseline, check_sparse, enf
 from yolo_slim.pipeline.inputs import FileDigests, data_fingerprint, differences, stage_inputs
 from yolo_slim.pipeline.report import write_report
 from yolo_slim.pipeline.benchmark import benchmark_models
-from yolo_slim.pipeline.context import STAGES, StageContext
+from yolo_slim.pipeline.context import PRUNE_STAGES, STAGES, StageContext
 from yolo_slim.pipeline.jobs import baseline_config, stage_configs
 from yolo_slim.pipeline.stages import RUNNERS, forced_stages, load_result, save_result, stage_list
 
@@ -105,9 +105,22 @@ def _preflight(ctx: StageContext, wanted: list[str]) -> None:
         ctx.preflight = False
 
 
+def sweep_settings(cfg: DictConfig, name: str) -> dict[str, Any]:
+    """What decides a sweep stage's choice besides its prune jobs: the acceptance rule and,
+    with `recover_steps` > 0, the fine-tune that judges rejected points again."""
+    s = cfg[name]
+    settings: dict[str, Any] = {"rule": {k: s[k] for k in ("tolerance", "keep_map", "keep_recall", "min_map", "recover_steps")}}
+    if int(s.recover_steps) > 0:
+        settings["recovery"] = {"experiment": cfg.finetune.experiment, "overrides": list(cfg.finetune.overrides),
+                                "train_overrides": list(cfg.train_overrides)}
+    return settings
+
+
 def _inputs(ctx: StageContext, name: str, configs: dict[str, DictConfig], digests: FileDigests, data_digest: str) -> dict[str, Any]:
     p = ctx.cfg.paths
     roots = {str(ctx.run_dir): "<run>", str(p.data_dir): "<data_cache>", str(p.root_dir): "<checkout>"}
+    if name in PRUNE_STAGES:  # the rule that picks the optimal point, and the recovery fine-tunes it may run
+        return stage_inputs(configs, roots, digests, data_digest, sweep_settings(ctx.cfg, name))
     if name != "benchmark":
         return stage_inputs(configs, roots, digests, data_digest)
     settings = {"benchmark": OmegaConf.to_container(ctx.cfg.benchmark), "eval": OmegaConf.to_container(ctx.cfg.eval),
