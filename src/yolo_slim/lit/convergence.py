@@ -12,8 +12,8 @@ patience, or the last quarter of a run without one):
   (a hundred aerial tiles, 86 validations of 12 images in the last 602 of 4004 steps:
   a best +0.008 above the one before, trend -0.003 ± 0.003; the demo on an AMD Zen 4,
   eight validations after a cosine schedule had run out: a best +0.009 above the one
-  before, trend +0.015 ± 0.009, pulled up by one low value at the window's start while
-  the last six rose 0.513 -> 0.536 and the best of them only by 0.002);
+  before, trend +0.015 ± 0.009, tilted up by one low value near the window's start:
+  0.534, 0.513, 0.524, 0.525, 0.525, 0.534, 0.535, 0.536);
 * a rising trend: a least-squares line through the window's values rises by more than
   ``min_delta`` and by more than twice its standard error over the window.
 
