@@ -37,7 +37,7 @@ def _best(run_dir: Path) -> dict[str, Any] | None:
         return None
     best = max(history, key=lambda p: p["map50"])  # the first of equal values
     return {"mAP50": best["map50"], "recall": best.get("recall"), "precision": best.get("precision"),
-            "steps": int(record.get("last_step") or history[-1]["step"]), "best_step": best["step"]}
+            "steps": int(record["last_step"]), "best_step": best["step"]}
 
 
 def recover_point(ctx: StageContext, name: str, row: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -56,6 +56,13 @@ def accepts(acceptance: Acceptance, row: Mapping[str, Any], reference: Mapping[s
     return acceptance.accepts(*judged(row, reference))
 
 
+def kept_fraction(row: Mapping[str, Any], reference: Mapping[str, Any]) -> float:
+    """The share of its reference's mAP@0.5 that `row` keeps, on the metrics `judged` picks
+    (rows judged as cut and after a fine-tune compare on this, not on raw mAP@0.5)."""
+    point, ref = judged(row, reference)
+    return float(point["mAP50"]) / max(float(ref["mAP50"]), 1e-12)
+
+
 def recover_rejected(rows: Sequence[dict[str, Any]], reference: dict[str, Any], acceptance: Acceptance,
                      recover: Recover) -> int:
     """Recover the points `acceptance` rejects as cut, strongest-last, until one fails.
@@ -82,4 +89,4 @@ def recover_rejected(rows: Sequence[dict[str, Any]], reference: dict[str, Any], 
     return done
 
 
-__all__ = ["RECOVERED", "Recover", "accepts", "judged", "recover_rejected", "verdict"]
+__all__ = ["RECOVERED", "Recover", "accepts", "judged", "kept_fraction", "recover_rejected", "verdict"]

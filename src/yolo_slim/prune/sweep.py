@@ -18,7 +18,9 @@ A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs)
 measured OpenVINO batch-1 latency) and `ov_speedup` (the unpruned model's latency over the
 pruned one's, both timed in the job's own session), for channel plans `global_percent` (requested),
 `threshold` and `achieved_percent` (the fraction of prunable channels actually cut),
-and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`.
+and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`; a row judged again after a short
+fine-tune holds those metrics under `recovered` (`yolo_slim.prune.recovery`), and the
+table then gains their columns.
 
 (A little over 400 lines: the rows, the choice, the table, the plot and the multirun
 callback all read the same row dicts and `COLUMNS`; split, each part would import
@@ -244,7 +246,7 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
         )
     accepted = [r for r in scored if recovery.accepts(acceptance, r, reference)]
     if not accepted:
-        best = max(scored, key=lambda r: float(r["mAP50"]))
+        best = max(scored, key=lambda r: recovery.kept_fraction(r, reference))
         return OptimalChoice(
             None, reference_map, acceptance,
             f"no setting is accepted ({acceptance.describe()}): the best, {best['setting']}, has "
@@ -353,7 +355,8 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
     have it, the measured OpenVINO latency (right).
 
     The unpruned model is drawn as a hollow marker, the accepted mAP@0.5 band below
-    it shaded (down to `Acceptance.map_floor`), and the optimal point ringed.
+    it shaded (down to `Acceptance.map_floor`), and the optimal point ringed; the
+    mAP@0.5 of points judged after a short fine-tune is drawn as diamonds.
     Cost-only rows plot nothing but the axes (with a note). Written atomically.
     """
     import matplotlib

@@ -26,7 +26,7 @@ def _layer_sweep() -> tuple[dict, list[dict]]:
 
 
 # what 200 steps of fine-tuning reached (stand-in numbers in the measured range)
-AFTER = {None: (0.690, 0.80), "shortcuts=6": (0.688, 0.80), "shortcuts=8": (0.684, 0.79), "shortcuts=10": (0.624, 0.74),
+AFTER = {None: (0.690, 0.80), "shortcuts=4": (0.600, 0.80), "shortcuts=6": (0.688, 0.80), "shortcuts=8": (0.684, 0.79), "shortcuts=10": (0.624, 0.74),
          "shortcuts=13": (0.40, 0.5)}
 
 
@@ -93,6 +93,18 @@ def test_verdicts_and_table_show_both_judgements():
     assert header[-3:] == ["R (fine-tuned)", "mAP@0.5 (fine-tuned)", "accepted?"]
     lines = {line["setting"]: line for line in table}
     assert lines["unpruned"]["recovered_mAP50"] == 0.690 and lines["shortcuts=4"]["recovered_mAP50"] is None
+
+
+def test_when_nothing_is_accepted_the_point_nearest_to_it_is_named():
+    reference, rows = _layer_sweep()
+    strict = Acceptance(tolerance=0.001, keep_map=0.999)
+    recover_rejected(rows, reference, strict, _recover([]))  # recovers 4 (0.614 as cut) first and stops there
+    by = {r["setting"]: r for r in rows}
+    assert RECOVERED in by["shortcuts=4"] and RECOVERED not in by["shortcuts=6"]
+    # 4 after its fine-tune keeps 0.60 / 0.69 = 0.87 of its reference; 6 as cut keeps 0.595 / 0.623 = 0.955:
+    # the raw mAP@0.5 of rows judged against different references would name 4 (0.614 > 0.595)
+    choice = choose_optimal(rows, reference, strict)
+    assert choice.row is None and "the best, shortcuts=6, has mAP 0.595" in choice.reason
 
 
 def test_a_sweep_without_recovery_has_no_fine_tuned_columns(tmp_path):
