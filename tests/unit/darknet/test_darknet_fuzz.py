@@ -33,7 +33,7 @@ SEEDS = {
     "yolov4-tiny": zoo_cfg_text("yolov4-tiny", classes=2, img_size=64),
     "yolov3-tiny": zoo_cfg_text("yolov3-tiny", classes=1, img_size=64),
     "every_layer": (ROOT / "tests" / "fixtures" / "every_layer.cfg").read_text(encoding="utf-8"),
-    "demo": (ROOT / "conf" / "model" / "cfg" / "yolov3-demo.cfg").read_text(encoding="utf-8").replace("=256", "=64"),
+    "demo": (ROOT / "conf" / "model" / "cfg" / "yolov3-demo.cfg").read_text(encoding="utf-8"),
 }
 SECTIONS = ["[net]", "[convolutional]", "[conv]", "[shortcut]", "[route]", "[maxpool]", "[max]", "[upsample]", "[yolo]", "[dropout]", "[", "[]"]
 KEYS = [
