@@ -259,7 +259,7 @@ def test_stage_configs_are_composed_from_the_override_lists(tmp_path: Path) -> N
         ("latency", b, "cpu") for b in (0.35, 0.45, 0.55, 0.7, 0.85)]
     # the baseline's own model.cfg goes with its weights (its size and its fitted anchors)
     assert sparse.model.cfg == "<baseline.cfg>" and sparse.weights == "<baseline.best_weights>"
-    assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.75, 0.8, 0.85] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
+    assert [c.prune.global_percent for c in sweep.values()] == [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9] and {c.prune.layer_keep for c in sweep.values()} == {0.05}
     # each point's BatchNorm statistics are re-estimated before it is judged, unless a sweep says 0
     assert {c.prune.recalibrate_bn for c in sweep.values()} == {256}
     assert {c.prune.recalibrate_bn for c in latency_jobs.values()} == {0}

@@ -267,6 +267,9 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
         f"optimal: {row['setting']} ({at}, {quality}), the lowest {unit} of {len(accepted)} of {len(scored)} accepted settings; "
         f"{acceptance.describe()}"
     )
+    if all(float(r[key]) >= float(row[key]) for r in scored if r.get(key) is not None):
+        reason += (f"; it is also the strongest setting the sweep tried, so a stronger one may keep the mAP too: "
+                   f"sweep past it to find where the mAP falls")
     return OptimalChoice(dict(row), reference_map, acceptance, reason)
 
 

@@ -56,6 +56,15 @@ def test_optimal_is_the_lowest_bflops_accepted():
     assert choose_optimal(ROWS, REFERENCE, Acceptance(tolerance=0.2, keep_map=0.0)).row["setting"] == "gp=0.9"
 
 
+def test_optimal_at_the_strongest_setting_tried_says_to_sweep_past_it():
+    # the cliff lies inside the sweep: no hint
+    assert "sweep past it" not in choose_optimal(ROWS, REFERENCE, Acceptance(tolerance=0.01)).reason
+    # every setting kept the mAP (the aerial tiles on the widened demo model, Dec 4: 0.5-0.85 all accepted)
+    choice = choose_optimal(ROWS[:3], REFERENCE, Acceptance(tolerance=0.01))
+    assert choice.row["setting"] == "gp=0.88"
+    assert "strongest setting the sweep tried" in choice.reason and "sweep past it" in choice.reason
+
+
 def test_absolute_and_relative_tolerance_must_both_hold():
     # 0.70 is within 0.2 of 0.80, but below 0.95 x 0.80 = 0.76
     choice = choose_optimal(ROWS, REFERENCE, Acceptance(tolerance=0.2, keep_map=0.95))
