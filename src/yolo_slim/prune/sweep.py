@@ -15,8 +15,8 @@ The table, the choice and the plot are pure functions of row dicts (`collect_row
 `sweep_table`, `choose_optimal`, `plot_sweep`, `write_sweep`), usable without Hydra.
 A row holds `setting`, `precision`, `recall`, `mAP50` (absent in cost-only runs),
 `params`, `weights_mib`, `latency_ms`, `bflops`, optionally `ov_latency_ms` (the
-measured OpenVINO batch-1 latency) and `ov_speedup` (the unpruned model's latency over the
-pruned one's, both timed in the job's own session), for channel plans `global_percent` (requested),
+measured OpenVINO batch-1 latency), `ov_unpruned_ms` (the unpruned model's, timed round-robin
+with it in the job's own session) and `ov_speedup` (their ratio), for channel plans `global_percent` (requested),
 `threshold` and `achieved_percent` (the fraction of prunable channels actually cut),
 and, for job rows, `run_dir`, `cfg`, `weights`, `ckpt`; a row judged again after a short
 fine-tune holds those metrics under `recovered` (`yolo_slim.prune.recovery`), and the
@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import os
+import statistics
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("weights_mib", ".weights (MiB)"),
     ("latency_ms", "inference (ms)"),
     ("ov_latency_ms", "OpenVINO (ms)"),
+    ("ov_unpruned_ms", "OpenVINO unpruned, same job (ms)"),
     ("ov_speedup", "OpenVINO speed-up"),
     ("bflops", "BFLOPS"),
     ("optimal", "optimal"),
@@ -150,6 +152,7 @@ def rows_from_report(report: Mapping[str, Any], run_dir: str | os.PathLike | Non
     row = {**rows["pruned"], "setting": setting}
     if reference.get("ov_latency_ms") and row.get("ov_latency_ms"):
         # unpruned over pruned, timed round-robin in the job's own session: free of the drift between jobs
+        row["ov_unpruned_ms"] = float(reference["ov_latency_ms"])
         row["ov_speedup"] = float(reference["ov_latency_ms"]) / float(row["ov_latency_ms"])
         reference["ov_speedup"] = 1.0
     row.update({k: report["plan"][k] for k in PLAN_KEYS if report.get("plan", {}).get(k) is not None})
@@ -191,6 +194,10 @@ def collect_rows(sweep_dir: str | os.PathLike) -> SweepRows:
                 f"BFLOPs {ref['bflops']:.3f} vs {reference['bflops']:.3f}); sweep one model at a time"
             )
         rows.append(row)
+    same_job = [float(r["ov_unpruned_ms"]) for r in rows if r.get("ov_unpruned_ms") is not None]
+    if reference is not None and same_job:
+        # each job timed the unpruned model beside its own; the machine's speed drifts between jobs
+        reference["ov_latency_ms"] = statistics.median(same_job)
     common: set[str] | None = None
     for row in rows:
         common = set(row.get("overrides", [])) if common is None else common & set(row.get("overrides", []))
@@ -205,8 +212,22 @@ def collect_rows(sweep_dir: str | os.PathLike) -> SweepRows:
 # ---------------------------------------------------------------------- choice
 OPTIMAL_AXES: dict[str, tuple[str, str]] = {
     "bflops": ("bflops", "BFLOPs"),
-    "latency": ("ov_latency_ms", "ms measured OpenVINO latency"),
+    "latency": ("ov_latency_ms", "measured OpenVINO latency"),
 }
+
+
+LATENCY_FRACTION = "ov_latency_fraction"
+"""The plot's name for `latency_fraction` (not a row key)."""
+
+
+def latency_fraction(row: Row) -> float | None:
+    """A row's measured OpenVINO latency over the unpruned model's timed in the same job
+    (1 / speed-up), None without both. Rows of different jobs compare by it: absolute
+    times drift with the machine's load between jobs (0.66 and 0.94 ms for the same
+    unpruned demo model in two jobs of one sweep)."""
+    if row.get("ov_latency_ms") is None or not row.get("ov_unpruned_ms"):
+        return None
+    return float(row["ov_latency_ms"]) / float(row["ov_unpruned_ms"])
 
 
 def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Acceptance | None = None,
@@ -214,8 +235,8 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
     """The strongest setting that `acceptance` accepts against `reference`.
 
     The strongest is the lowest on `axis`: ``bflops``, or ``latency`` (each row's
-    measured OpenVINO batch-1 latency, ``ov_latency_ms``; every accepted row must have
-    it). Ties go to the higher mAP@0.5, then the fewer params, then the setting name
+    measured OpenVINO batch-1 latency, ``ov_latency_ms``, compared as `latency_fraction`
+    when the rows carry their job's unpruned timing; every accepted row must have it). Ties go to the higher mAP@0.5, then the fewer params, then the setting name
     (so the choice does not depend on the row order).
 
     Args:
@@ -256,8 +277,12 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
     if unmeasured:
         raise PruneError(f"the optimal point by {axis} needs each setting's {key}; {', '.join(unmeasured)} has none "
                          "(prune.latency.report=false?)")
-    row = min(accepted, key=lambda r: (float(r[key]), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
-    at = f"{float(row['bflops']):.3f} BFLOPs" + (f", {float(row[key]):.2f} ms" if axis == "latency" else "")
+    fractions = axis == "latency" and all(latency_fraction(r) is not None for r in scored if r.get(key) is not None)
+    value = (lambda r: float(latency_fraction(r))) if fractions else (lambda r: float(r[key]))
+    row = min(accepted, key=lambda r: (value(r), -float(r["mAP50"]), int(r["params"]), str(r["setting"])))
+    at = f"{float(row['bflops']):.3f} BFLOPs"
+    if axis == "latency":
+        at += f", {float(row[key]):.2f} ms" + (f", {1.0 / value(row):.2f}x faster than the unpruned model in its job" if fractions else "")
     quality = f"mAP@0.5 {float(row['mAP50']):.4f} vs unpruned {reference_map:.4f}"
     if recovery.RECOVERED in row:
         point, ref = recovery.judged(row, reference)
@@ -267,7 +292,7 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
         f"optimal: {row['setting']} ({at}, {quality}), the lowest {unit} of {len(accepted)} of {len(scored)} accepted settings; "
         f"{acceptance.describe()}"
     )
-    if all(float(r[key]) >= float(row[key]) for r in scored if r.get(key) is not None):
+    if all(value(r) >= value(row) for r in scored if r.get(key) is not None):
         reason += (f"; it is also the strongest setting the sweep tried, so a stronger one may keep the mAP too: "
                    f"sweep past it to find where the mAP falls")
     return OptimalChoice(dict(row), reference_map, acceptance, reason)
@@ -307,7 +332,7 @@ CELL_FORMATS: dict[str, tuple[str, Any]] = {
     **{k: (".3f", float) for k in ("global_percent", "achieved_percent", "bflops")},
     "threshold": (".3g", float),
     "delta_mAP50": ("+.4f", float),
-    **{k: (".2f", float) for k in ("weights_mib", "latency_ms", "ov_latency_ms", "ov_speedup")},
+    **{k: (".2f", float) for k in ("weights_mib", "latency_ms", "ov_latency_ms", "ov_unpruned_ms", "ov_speedup")},
 }
 """(format spec, cast) of the numeric columns of the markdown table; other columns print as text."""
 
@@ -370,27 +395,36 @@ def plot_sweep(rows: Sequence[Row], path: str | os.PathLike, reference: Row | No
     path = Path(path)
     points = sorted([*rows, *([reference] if reference is not None else [])], key=lambda r: float(r["bflops"]))
     panels = [("bflops", "BFLOPs", 1.0), ("params", "params (M)", 1e-6)]
-    if points and all(r.get("ov_latency_ms") is not None for r in points):
+    if rows and all(latency_fraction(r) is not None for r in rows):
+        # same-job fractions: absolute ms of different jobs drift with the machine's load
+        panels.append((LATENCY_FRACTION, "OpenVINO batch-1 latency (fraction of the unpruned model's, measured in each job)", 1.0))
+    elif points and all(r.get("ov_latency_ms") is not None for r in points):
         panels.append(("ov_latency_ms", "OpenVINO batch-1 latency (ms, measured)", 1.0))
+
+    def coord(r: Row, key: str) -> float:
+        if key == LATENCY_FRACTION:
+            return 1.0 if r is reference else float(latency_fraction(r))
+        return float(r[key])
+
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), constrained_layout=True)
     for ax, (key, label, scale) in zip(axes, panels):
         for metric, name, style in (("mAP50", "mAP@0.5", "o-"), ("precision", "P", "s--"), ("recall", "R", "^--")):
-            have = sorted((r for r in points if r.get(metric) is not None), key=lambda r: float(r[key]))
+            have = sorted((r for r in points if r.get(metric) is not None), key=lambda r: coord(r, key))
             if have:
-                ax.plot([float(r[key]) * scale for r in have], [float(r[metric]) for r in have], style, label=name, markersize=4)
-        fine_tuned = sorted((r for r in points if r.get(recovery.RECOVERED)), key=lambda r: float(r[key]))
+                ax.plot([coord(r, key) * scale for r in have], [float(r[metric]) for r in have], style, label=name, markersize=4)
+        fine_tuned = sorted((r for r in points if r.get(recovery.RECOVERED)), key=lambda r: coord(r, key))
         if fine_tuned:
             steps = int(fine_tuned[0][recovery.RECOVERED].get("steps", 0))
-            ax.plot([float(r[key]) * scale for r in fine_tuned], [float(r[recovery.RECOVERED]["mAP50"]) for r in fine_tuned], "D:",
+            ax.plot([coord(r, key) * scale for r in fine_tuned], [float(r[recovery.RECOVERED]["mAP50"]) for r in fine_tuned], "D:",
                     label=f"mAP@0.5 after {steps} fine-tuning steps", markersize=5)
         if reference is not None and reference.get("mAP50") is not None:
-            x = float(reference[key]) * scale
+            x = coord(reference, key) * scale
             ax.plot([x], [float(reference["mAP50"])], "o", mfc="none", mec="k", markersize=10, label="unpruned")
             if choice is not None:
                 ref_map = float(reference["mAP50"])
                 ax.axhspan(choice.acceptance.map_floor(ref_map), ref_map, color="g", alpha=0.12, label="accepted mAP")
         if choice is not None and choice.row is not None:
-            ax.plot([float(choice.row[key]) * scale], [float(choice.row["mAP50"])], "o", mfc="none", mec="r", markersize=14, mew=2, label="optimal")
+            ax.plot([coord(choice.row, key) * scale], [float(choice.row["mAP50"])], "o", mfc="none", mec="r", markersize=14, mew=2, label="optimal")
         if not any(r.get("mAP50") is not None for r in points):
             ax.text(0.5, 0.5, "cost-only sweep: no mAP", transform=ax.transAxes, ha="center")
         ax.set_xlabel(label)
