@@ -109,7 +109,7 @@ def test_pipeline_end_to_end_and_resume(tmp_path: Path) -> None:
     assert optimal["cfg"] == results["channel_sweep"]["artifacts"]["cfg"]
     # the slim model is the latency sweep's optimal point, chosen by measured latency
     latency_optimal = json.loads(Path(results["latency_sweep"]["artifacts"]["optimal"]).read_text())
-    assert latency_optimal["row"]["ov_latency_ms"] > 0 and "ms measured OpenVINO latency" in latency_optimal["reason"]
+    assert latency_optimal["row"]["ov_latency_ms"] > 0 and "measured OpenVINO latency" in latency_optimal["reason"] and "faster than the unpruned model in its job" in latency_optimal["reason"]
     assert results["latency_sweep"]["choice"]["setting"].startswith(("latency latency_budget=0.6", "latency latency_budget=0.95"))
     finetune_record = json.loads((run / "06_finetune" / "stage.json").read_text())
     assert finetune_record["inputs"]["configs"]["train"]["model"]["cfg"].endswith(Path(latency_optimal["cfg"]).name)
