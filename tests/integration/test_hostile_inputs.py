@@ -111,6 +111,8 @@ def test_hostile_input_gives_one_clear_line(row: Row, tmp_path: Path, capsys, re
         raise AssertionError(f"{row.id}: unknown via {row.via!r}")
     _one_line(message, row)
     assert _new_files(w.out) == [] and _new_files(w.root / "run") == [], f"{row.id}: partial outputs left"
+    if row.via == "script":  # nor a run folder holding only Hydra's own files
+        assert not (w.root / "run").exists(), f"{row.id}: an unused run dir left: {sorted(p.name for p in (w.root / 'run').iterdir())}"
     assert not (tmp_path / "pwned").exists(), f"{row.id}: a checkpoint's code ran"
 
 

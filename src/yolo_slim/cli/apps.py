@@ -5,7 +5,8 @@ the configs the package ships: it checks the command line first
 (`yolo_slim.config.command.check_command`: one line and exit status 2 for any misuse,
 before Hydra makes a run dir), stops there for ``dry_run=true``, and otherwise runs the
 app's task under `hydra.main` with the same config. A `YoloSlimError` raised by the task
-prints as one line, exit status 2; an interrupt (Ctrl-C, SIGTERM, SIGHUP) prints one line
+prints as one line, exit status 2, and removes the run dir when nothing but Hydra's own
+files is in it (`yolo_slim.io.run_dir`); an interrupt (Ctrl-C, SIGTERM, SIGHUP) prints one line
 and exits 128 + the signal number, after every temporary file is removed
 (`yolo_slim.cli.guard.run_command`).
 """
@@ -55,7 +56,7 @@ def _prune(cfg: DictConfig) -> None:
     from yolo_slim.prune.task import prune
 
     # a user error exits 2; in a multirun it is recorded so the other jobs and the sweep table go on
-    result = run_command(lambda: prune(cfg), "prune", on_error=fail_job)
+    result = run_command(lambda: prune(cfg), "prune", on_error=lambda error: fail_job(error, Path(cfg.paths.log_dir)))
     if result is not None:
         _print_results(*result)
 
@@ -159,11 +160,18 @@ def run_app(
     command = list(relaunch) if relaunch is not None else [sys.argv[0], *argv]
 
     def task(cfg: DictConfig) -> None:
-        from yolo_slim.cli.guard import run_command
+        from hydra.core.hydra_config import HydraConfig
+
+        from yolo_slim.cli.guard import error_exit, run_command
+        from yolo_slim.io.run_dir import discard_unused_run_dir
+
+        def fail(error: YoloSlimError) -> None:
+            discard_unused_run_dir(Path(HydraConfig.get().runtime.output_dir), Path(cfg.paths.log_dir))
+            error_exit(error)
 
         sys.argv = command
         # one line and exit 2 on a user error, 130/143/129 on Ctrl-C/SIGTERM/SIGHUP
-        run_command(lambda: TASKS[app](cfg), app, preload=NATIVE_MODULES.get(app, ()))
+        run_command(lambda: TASKS[app](cfg), app, on_error=fail, preload=NATIVE_MODULES.get(app, ()))
 
     sys.argv = [sys.argv[0], *argv]  # what hydra.main parses
     hydra.main(version_base="1.3", config_path=str(conf_dir), config_name=app)(task)()

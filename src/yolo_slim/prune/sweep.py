@@ -481,16 +481,21 @@ def record_failure(output_dir: str | os.PathLike, error: BaseException, override
     return write_atomic(Path(output_dir) / ERROR_NAME, text + "\n")
 
 
-def fail_job(error: BaseException) -> None:
-    """What `prune.py` does with a user error: print it; in a single run exit 2; in a
-    multirun write `error.json` and return, so the other jobs run and the sweep
-    callback lists the failure (and then exits 2)."""
+def fail_job(error: BaseException, log_dir: Path | None = None) -> None:
+    """What `prune.py` does with a user error: print it; in a single run remove its run
+    dir when nothing but Hydra's files is in it (`discard_unused_run_dir`, parents up to
+    `log_dir`) and exit 2; in a multirun write `error.json` and return, so the other
+    jobs run and the sweep callback lists the failure (and then exits 2)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+
+    from yolo_slim.io.run_dir import discard_unused_run_dir
 
     print(f"error: {error}", file=sys.stderr)
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     if hc is None or hc.mode != RunMode.MULTIRUN:
+        if hc is not None and log_dir is not None:
+            discard_unused_run_dir(Path(hc.runtime.output_dir), log_dir)
         sys.exit(2)
     record_failure(hc.runtime.output_dir, error, list(hc.overrides.task))
 
