@@ -236,8 +236,9 @@ def choose_optimal(rows: Sequence[Row], reference: Row | None, acceptance: Accep
 
     The strongest is the lowest on `axis`: ``bflops``, or ``latency`` (each row's
     measured OpenVINO batch-1 latency, ``ov_latency_ms``, compared as `latency_fraction`
-    when the rows carry their job's unpruned timing; every accepted row must have it). Ties go to the higher mAP@0.5, then the fewer params, then the setting name
-    (so the choice does not depend on the row order).
+    when the rows carry their job's unpruned timing; every accepted row must have it).
+    Ties go to the higher mAP@0.5, then the fewer params, then the setting name (so the
+    choice does not depend on the row order).
 
     Args:
         rows: pruned rows (the unpruned reference excluded).
