@@ -215,6 +215,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, float], dict[str, Path]]:
     run_dir = output_dir(cfg)
     # The EMA copy is meant to stay in eval mode; Lightning would warn about it.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    # Lightning's own internals, nothing a user can change: its pytree use of torch 2.13, and
+    # the model summary's size estimate under bf16-mixed (the summary prints the parameters anyway)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+    warnings.filterwarnings("ignore", message=r"Precision bf16-mixed is not supported by the model summary")
     if cfg.get("seed") is not None:
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     ckpt_path = resolve_ckpt_path(cfg, run_dir)
