@@ -7,7 +7,7 @@ import csv
 import io
 
 from yolo_slim.prune.accept import Acceptance
-from yolo_slim.prune.recovery import RECOVERED, judged, recover_rejected, verdict
+from yolo_slim.prune.recovery import RECOVERED, SKIPPED, judged, recover_rejected, verdict
 from yolo_slim.prune.sweep import choose_optimal, format_csv, format_markdown, plot_sweep, sweep_table
 
 
@@ -39,13 +39,15 @@ def _recover(calls: list):
     return recover
 
 
-def test_the_walk_recovers_rejected_points_until_one_fails_after_recovery():
+def test_the_search_recovers_the_first_rejected_point_then_bisects_the_stronger_ones():
     reference, rows = _layer_sweep()
     calls: list = []
     done = recover_rejected(rows, reference, Acceptance(tolerance=0.01, keep_map=0.95), _recover(calls))
-    # 4 is accepted as cut; the unpruned model first, then 6, 8 (accepted after recovery), 10 (rejected): 13 never runs
-    assert calls == [None, "shortcuts=6", "shortcuts=8", "shortcuts=10"] and done == 3
+    # 4 is accepted as cut; of 6, 8, 10, 13 (rejected as cut) the unpruned model first, then 6 (accepted
+    # after recovery), then the middle of 8, 10, 13: 10 (rejected), then 8 (accepted): 13 never runs
+    assert calls == [None, "shortcuts=6", "shortcuts=10", "shortcuts=8"] and done == 3
     assert RECOVERED not in rows[0] and RECOVERED not in rows[-1]
+    assert not any(SKIPPED in r for r in rows)
     assert reference[RECOVERED]["mAP50"] == 0.690
     choice = choose_optimal(rows, reference, Acceptance(tolerance=0.01, keep_map=0.95))
     assert choice.row["setting"] == "shortcuts=8"
@@ -98,13 +100,51 @@ def test_verdicts_and_table_show_both_judgements():
 def test_when_nothing_is_accepted_the_point_nearest_to_it_is_named():
     reference, rows = _layer_sweep()
     strict = Acceptance(tolerance=0.001, keep_map=0.999)
-    recover_rejected(rows, reference, strict, _recover([]))  # recovers 4 (0.614 as cut) first and stops there
+    calls: list = []
+    recover_rejected(rows, reference, strict, _recover(calls))  # 4 (0.614 as cut), the first rejected, fails: the search stops
+    assert calls == [None, "shortcuts=4"]
     by = {r["setting"]: r for r in rows}
-    assert RECOVERED in by["shortcuts=4"] and RECOVERED not in by["shortcuts=6"]
+    assert RECOVERED not in by["shortcuts=6"] and not any(SKIPPED in r for r in rows)
     # 4 after its fine-tune keeps 0.60 / 0.69 = 0.87 of its reference; 6 as cut keeps 0.595 / 0.623 = 0.955:
     # the raw mAP@0.5 of rows judged against different references would name 4 (0.614 > 0.595)
     choice = choose_optimal(rows, reference, strict)
     assert choice.row is None and "the best, shortcuts=6, has mAP 0.595" in choice.reason
+
+
+def test_the_bisection_finds_the_same_point_as_a_walk_in_fewer_recoveries():
+    """Seven points all rejected as cut, shaped like the demo's channel sweep with s=0.08 over 600 steps
+    (Dec 4): the five weakest recover, the strongest does not. A walk would fine-tune all seven."""
+    reference = _row("unpruned", 0.378, 0.496, 0.62)
+    percents = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9]
+    rows = [_row(f"p={p}", 0.38 * (1 - p), 0.48 if p < 0.9 else 0.117) for p in percents]
+    after = {None: 0.441, **{f"p={p}": (0.47 if p < 0.9 else 0.40) for p in percents}}
+    calls: list = []
+
+    def recover(row):
+        key = None if row is None else row["setting"]
+        calls.append(key)
+        return {"mAP50": after[key], "recall": 0.68, "precision": 0.3, "steps": 200}
+
+    acceptance = Acceptance(tolerance=0.01, keep_map=0.95)
+    assert recover_rejected(rows, reference, acceptance, recover) == 4
+    assert calls == [None, "p=0.5", "p=0.75", "p=0.85", "p=0.9"]
+    assert choose_optimal(rows, reference, acceptance).row["setting"] == "p=0.85"
+    assert [r.get(SKIPPED) for r in rows] == [None, "p=0.85", "p=0.85", None, "p=0.85", None, None]
+    skipped = sweep_table(rows, reference, choose_optimal(rows, reference, acceptance))[2]
+    assert skipped["setting"] == "p=0.6" and skipped["verdict"] == (
+        "mAP 0.480 < 0.496 - 0.01; not fine-tuned: the stronger p=0.85 passed after fine-tuning")
+
+
+def test_a_first_rejected_point_that_fails_after_recovery_ends_the_search():
+    reference = _row("unpruned", 0.378, 0.496, 0.62)
+    rows = [_row(f"p={p}", 0.38 * (1 - p), 0.3) for p in (0.5, 0.6, 0.7)]
+    calls: list = []
+
+    def recover(row):
+        calls.append(None if row is None else row["setting"])
+        return {"mAP50": 0.30 if row else 0.5, "recall": 0.6, "precision": 0.3, "steps": 200}
+
+    assert recover_rejected(rows, reference, Acceptance(), recover) == 1 and calls == [None, "p=0.5"]
 
 
 def test_a_sweep_without_recovery_has_no_fine_tuned_columns(tmp_path):
