@@ -95,10 +95,11 @@ def sweep_source(ctx: StageContext, name: str) -> dict[str, Any]:
 def recovery_job(ctx: StageContext, name: str, out: Path, model: Mapping[str, Any]) -> Job:
     """A short fine-tune of one sweep point (or of the unpruned model) before it is judged
     (`yolo_slim.prune.recovery`): the finetune stage's experiment and overrides for
-    `<name>.recover_steps` optimizer steps, without early stopping."""
+    `<name>.recover_steps` optimizer steps, without early stopping, and without the run's
+    plots (PR curves and sample grids of a model only judged, 2-3 s a run on the demo)."""
     f = ctx.cfg.finetune
     overrides = (f"experiment={f.experiment}", *ctx.cfg.train_overrides, *f.overrides,
-                 f"budget.steps={int(ctx.cfg[name].recover_steps)}", "budget.patience_steps=null")
+                 f"budget.steps={int(ctx.cfg[name].recover_steps)}", "budget.patience_steps=null", "++callbacks.run_plots=null")
     return Job("recover", "train", out, overrides, _merge(_common(ctx, out, "device"), model))
 
 
