@@ -95,6 +95,9 @@ def test_pipeline_end_to_end_and_resume(tmp_path: Path) -> None:
     rows = results["benchmark"]["rows"]
     assert f"| baseline | {rows['baseline']['precision']:.3f} | {rows['baseline']['recall']:.3f} | {rows['baseline']['mAP50']:.3f} |" in report
     assert f"{rows['slim']['bflops']:.3f} |" in report
+    sparse_conv = results["sparsity"]["training"]["convergence"]
+    assert (f"pruned from its last weights: val mAP@0.5 {sparse_conv['last_map50']:.3f} at step {sparse_conv['last_step']}; "
+            in report)
     slim_ov = results["benchmark"]["deployed"]["slim/openvino_fp32"]
     assert slim_ov["compute"] == "f32"
     assert f"| slim | openvino_fp32 | f32 | {slim_ov['precision']:.3f} | {slim_ov['recall']:.3f} | {slim_ov['mAP50']:.3f} | {slim_ov['latency_ms']:.2f} |" in report
@@ -180,7 +183,7 @@ def test_a_rerun_with_other_inputs_stops_and_says_what_changed(tmp_path: Path, m
         run_pipeline(_cfg(tmp_path, "img_size=96"))
     with pytest.raises(PipelineError, match=r"stage 'baseline' was run with other inputs: the data set's files changed"):
         run_pipeline(_cfg(tmp_path, "builtin.n_train=6"))
-    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: callbacks.bn_sparsity.s: 0.06 -> 0.01\. force=\[sparsity\]"):
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: callbacks.bn_sparsity.s: 0.08 -> 0.01\. force=\[sparsity\]"):
         run_pipeline(_cfg(tmp_path, 'sparsity.overrides=["callbacks.bn_sparsity.s=0.01"]'))
     (tmp_path / "run" / "01_baseline" / "model.weights").write_bytes(b"retrained elsewhere")
     with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: <run>/01_baseline/model.weights: content changed"):
@@ -299,6 +302,7 @@ def test_a_sweep_points_recovery_is_a_short_fine_tune_read_back_on_rerun(tmp_pat
         unpruned = compose_job("layer_sweep", recovery_job(ctx, "layer_sweep", tmp_path / "u", sweep_source(ctx, "layer_sweep")), ctx.composed)
     assert point.experiment.name == "demo_finetune" and point.optim.optimizer._target_ == "torch.optim.SGD"
     assert point.budget.steps == 150 and point.budget.patience_steps is None
+    assert point.callbacks.run_plots is None and point.callbacks.model_checkpoint is not None  # a judged model: no plots
     assert point.model.cfg == "a/pruned.cfg" and point.weights == "a/pruned.weights" and point.data == "my.data" and point.img_size == 96
     assert unpruned.model.cfg == "<channel_sweep.cfg>" and unpruned.weights == "<channel_sweep.weights>"
 

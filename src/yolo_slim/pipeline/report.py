@@ -190,8 +190,12 @@ def _training_section(ctx) -> list[str]:
             continue
         budget, conv = training.get("budget") or {}, training.get("convergence") or {}
         line = str(budget.get("line", "-")).split(": ", 1)[-1]
+        verdict = str(conv.get("verdict", "-"))
+        if stage == "sparsity" and conv.get("last_map50") is not None:
+            # its best validation is its least sparse one; the sweeps prune the last weights
+            verdict = f"pruned from its last weights: val mAP@0.5 {float(conv['last_map50']):.3f} at step {conv.get('last_step')}; {verdict}"
         rows.append([stage, line, f"{training.get('steps_done', '-')} ({training.get('epochs_done', '-')} epochs)",
-                     str(conv.get("verdict", "-")), _anchor_phrase(training.get("anchors"))])
+                     verdict, _anchor_phrase(training.get("anchors"))])
     lines = ["## Training budgets and convergence", ""]
     if not rows:
         return lines + ["(no training stage has run)", ""]
