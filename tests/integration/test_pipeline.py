@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -324,3 +325,16 @@ def test_a_sweep_points_recovery_is_a_short_fine_tune_read_back_on_rerun(tmp_pat
         recover_point(ctx, "layer_sweep", None)
     assert first == again == {"mAP50": 0.40, "recall": 0.5, "precision": 0.2, "steps": 150, "best_step": 75}
     assert trained == ["recover", UNPRUNED_DIR]  # the rerun read the first one back
+
+    # the layer sweep's unpruned model is channel_sweep's optimal point: its recovery is read back
+    # when it ran as many steps, trained again when it did not
+    optimal = tmp_path / "03_channel_sweep" / "global_percent_0.85"
+    ctx.results["channel_sweep"] = {"artifacts": {"cfg": str(optimal / "pruned.cfg"), "weights": str(optimal / "pruned.weights")}}
+    ctx.run_dir = tmp_path / "run2"
+    fake_train(SimpleNamespace(paths=SimpleNamespace(output_dir=optimal / "recover")))
+    trained.clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        assert recover_point(ctx, "layer_sweep", None)["mAP50"] == 0.40 and trained == []
+        ctx.cfg.layer_sweep.recover_steps = 100
+        recover_point(ctx, "layer_sweep", None)
+    assert trained == [UNPRUNED_DIR]
