@@ -184,7 +184,7 @@ def test_a_rerun_with_other_inputs_stops_and_says_what_changed(tmp_path: Path, m
         run_pipeline(_cfg(tmp_path, "img_size=96"))
     with pytest.raises(PipelineError, match=r"stage 'baseline' was run with other inputs: the data set's files changed"):
         run_pipeline(_cfg(tmp_path, "builtin.n_train=6"))
-    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: callbacks.bn_sparsity.s: 0.08 -> 0.01\. force=\[sparsity\]"):
+    with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: callbacks.bn_sparsity.s: 0.06 -> 0.01\. force=\[sparsity\]"):
         run_pipeline(_cfg(tmp_path, 'sparsity.overrides=["callbacks.bn_sparsity.s=0.01"]'))
     (tmp_path / "run" / "01_baseline" / "model.weights").write_bytes(b"retrained elsewhere")
     with pytest.raises(PipelineError, match=r"stage 'sparsity' was run with other inputs: <run>/01_baseline/model.weights: content changed"):
