@@ -331,6 +331,7 @@ def test_a_sweep_points_recovery_is_a_short_fine_tune_read_back_on_rerun(tmp_pat
     optimal = tmp_path / "03_channel_sweep" / "global_percent_0.85"
     ctx.results["channel_sweep"] = {"artifacts": {"cfg": str(optimal / "pruned.cfg"), "weights": str(optimal / "pruned.weights")}}
     ctx.run_dir = tmp_path / "run2"
+    ctx.cfg.channel_sweep.recover_steps = 150  # as many steps as layer_sweep's
     fake_train(SimpleNamespace(paths=SimpleNamespace(output_dir=optimal / "recover")))
     trained.clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

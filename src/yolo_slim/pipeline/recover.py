@@ -28,6 +28,7 @@ from yolo_slim.pipeline.jobs import compose_job, recovery_job, sweep_source
 log = logging.getLogger(__name__)
 
 UNPRUNED_DIR = "recover_unpruned"
+RECOVER_DIR = "recover"  # a pruned job's recovery run, inside its job dir
 
 
 def _best(run_dir: Path) -> dict[str, Any] | None:
@@ -44,15 +45,14 @@ def _best(run_dir: Path) -> dict[str, Any] | None:
             "steps": int(record["last_step"]), "best_step": best["step"]}
 
 
-def _earlier_recovery(model: Mapping[str, Any], steps: int) -> Path | None:
-    """The finished recovery run of the sweep job that wrote `model` (its cfg and weights in one
-    job dir, e.g. channel_sweep's optimal point), if it ran for `steps` steps; else None."""
-    cfg, weights = Path(str(model["model"]["cfg"])), Path(str(model["weights"]))
-    if cfg.parent != weights.parent:
+def _earlier_recovery(ctx: StageContext, name: str, model: Mapping[str, Any]) -> Path | None:
+    """The layer sweep's unpruned model is channel_sweep's optimal point: that point's finished
+    recovery run when channel_sweep ran it for as many steps; else None. (The steps a run ends
+    at are rounded up to whole epochs, so the configured steps are compared, not the run's.)"""
+    if name != "layer_sweep" or int(ctx.cfg.channel_sweep.recover_steps) != int(ctx.cfg[name].recover_steps):
         return None
-    candidate = cfg.parent / "recover"
-    done = _best(candidate)
-    return candidate if done is not None and done["steps"] == steps else None
+    candidate = Path(str(model["model"]["cfg"])).parent / RECOVER_DIR
+    return candidate if _best(candidate) is not None else None
 
 
 def recover_point(ctx: StageContext, name: str, row: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -66,12 +66,12 @@ def recover_point(ctx: StageContext, name: str, row: Mapping[str, Any] | None) -
     steps = int(ctx.cfg[name].recover_steps)
     if row is None:
         out, model, label = ctx.stage_dir(name) / UNPRUNED_DIR, sweep_source(ctx, name), "the unpruned model"
-        earlier = _earlier_recovery(model, steps)
+        earlier = _earlier_recovery(ctx, name, model)
         if earlier is not None and _best(out) is None:
             log.info("%s: the unpruned model is a point an earlier sweep fine-tuned for %d steps: reading back %s", name, steps, earlier)
             out = earlier
     else:
-        out, model, label = Path(str(row["run_dir"])) / "recover", {"model": {"cfg": row["cfg"]}, "weights": row["weights"]}, str(row["setting"])
+        out, model, label = Path(str(row["run_dir"])) / RECOVER_DIR, {"model": {"cfg": row["cfg"]}, "weights": row["weights"]}, str(row["setting"])
     done = _best(out)
     if done is None:
         if out.exists():
@@ -88,4 +88,4 @@ def recover_point(ctx: StageContext, name: str, row: Mapping[str, Any] | None) -
     return done
 
 
-__all__ = ["UNPRUNED_DIR", "recover_point"]
+__all__ = ["RECOVER_DIR", "UNPRUNED_DIR", "recover_point"]
